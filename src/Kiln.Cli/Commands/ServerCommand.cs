@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Kiln.Server.Hosting;
+using Kiln.Store.Database;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary><c>kiln server</c>: the HTTP API and background duties, on the managed or an external PostgreSQL.</summary>
+public static class ServerCommand
+{
+    public static Command Create()
+    {
+        var database = new Option<string?>("--database") { Description = "PostgreSQL connection string or postgres:// URL (default: $KILN_DATABASE_URL, else a managed private cluster)" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the managed database and artifacts (default: $KILN_DATA_DIR or ./.kiln)" };
+        var urls = new Option<string?>("--urls") { Description = "Listen address (default: $KILN_URLS or http://127.0.0.1:8080)" };
+        var workerToken = new Option<string?>("--worker-token") { Description = "Token workers register with (default: $KILN_WORKER_TOKEN, else generated once and stored)" };
+        var lease = new Option<int>("--lease-seconds") { Description = "Lease length; a worker silent this long loses its work", DefaultValueFactory = _ => 60 };
+        var heartbeat = new Option<int>("--heartbeat-seconds") { Description = "How often workers heartbeat", DefaultValueFactory = _ => 10 };
+
+        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat };
+        command.SetAction(async (parse, ct) =>
+        {
+            var leaseSeconds = parse.GetValue(lease);
+            var heartbeatSeconds = parse.GetValue(heartbeat);
+            if (heartbeatSeconds < 1 || leaseSeconds < 3 * heartbeatSeconds)
+            {
+                await Console.Error.WriteLineAsync("kiln server: --lease-seconds must be at least 3 × --heartbeat-seconds (and the heartbeat at least 1 s)");
+                return 2;
+            }
+            var options = new KilnServerOptions
+            {
+                DatabaseUrl = parse.GetValue(database) ?? Env("KILN_DATABASE_URL"),
+                DataDirectory = parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln",
+                Urls = parse.GetValue(urls) ?? Env("KILN_URLS") ?? "http://127.0.0.1:8080",
+                WorkerToken = parse.GetValue(workerToken) ?? Env("KILN_WORKER_TOKEN"),
+                Lease = TimeSpan.FromSeconds(leaseSeconds),
+                Heartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
+            };
+            return await RunAsync(options, ct);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(KilnServerOptions options, CancellationToken ct)
+    {
+        KilnServerHost host;
+        try
+        {
+            host = await KilnServerHost.StartAsync(options, ct: ct);
+        }
+        catch (ManagedPostgresException e)
+        {
+            await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
+            return 1;
+        }
+        catch (Npgsql.NpgsqlException e)
+        {
+            await Console.Error.WriteLineAsync($"kiln server: cannot use the database: {e.Message}");
+            return 1;
+        }
+        catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            await Console.Error.WriteLineAsync($"kiln server: {options.Urls} is already in use; choose another with --urls");
+            return 1;
+        }
+        await using (host)
+        {
+            Console.WriteLine($"Kiln server on {host.Url}");
+            Console.WriteLine($"Workers register with: kiln worker --server {host.Url} --token {host.WorkerToken}");
+            Console.WriteLine("Press Ctrl-C to stop.");
+            await host.WaitForShutdownAsync(ct);
+        }
+        return 0;
+    }
+
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+}

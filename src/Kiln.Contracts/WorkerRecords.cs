@@ -1,0 +1,83 @@
+namespace Kiln.Contracts;
+
+/// <summary>A worker introducing itself with the farm's registration token.</summary>
+/// <param name="Name">Unique worker name (host name by default). Re-registering the same name rotates its secret.</param>
+/// <param name="Architectures">Architectures it can build for (the first is its native one).</param>
+/// <param name="Tags">Free-form capabilities (e.g. <c>kvm</c>, <c>large-disk</c>).</param>
+/// <param name="Queues">Queues it serves (default <c>builds</c>).</param>
+/// <param name="Slots">How many tasks it runs at once.</param>
+public sealed record RegisterWorkerRequest(
+    string Name,
+    IReadOnlyList<string>? Architectures,
+    IReadOnlyList<string>? Tags,
+    IReadOnlyList<string>? Queues,
+    int Slots);
+
+/// <summary>Answer to registration: the secret the worker presents as a bearer token from now on.</summary>
+public sealed record RegisterWorkerResponse(long WorkerId, string Secret, TimingPolicy Timing);
+
+/// <summary>Server-set timings every worker follows.</summary>
+/// <param name="HeartbeatSeconds">How often to heartbeat while holding leases.</param>
+/// <param name="LeaseSeconds">How long a lease lasts without a heartbeat.</param>
+/// <param name="MaxClaimWaitSeconds">Longest long-poll the server holds.</param>
+public sealed record TimingPolicy(int HeartbeatSeconds, int LeaseSeconds, int MaxClaimWaitSeconds);
+
+/// <summary>A long-poll claim for up to <see cref="Slots"/> work requests.</summary>
+/// <param name="Slots">Free slots (1–64).</param>
+/// <param name="WaitSeconds">How long to hold the request when nothing matches (0 = answer at once).</param>
+public sealed record ClaimRequest(int Slots, int WaitSeconds);
+
+/// <summary>Work handed to a worker.</summary>
+public sealed record ClaimResponse(IReadOnlyList<Assignment> Assignments);
+
+/// <summary>One claimed work request and its lease.</summary>
+/// <param name="LeaseToken">Fences every later report about this attempt.</param>
+/// <param name="NeedsArtifacts">Work request ids whose artifacts are the task's inputs, by job name.</param>
+public sealed record Assignment(
+    long WorkRequestId,
+    long WorkflowId,
+    string Name,
+    int Attempt,
+    Guid LeaseToken,
+    DateTimeOffset LeaseExpiresAt,
+    string Run,
+    IReadOnlyDictionary<string, string> Env,
+    IReadOnlyList<string> Outputs,
+    int TimeoutSeconds,
+    IReadOnlyDictionary<string, long> NeedsArtifacts);
+
+/// <summary>The leases a worker holds, renewed together.</summary>
+public sealed record HeartbeatRequest(IReadOnlyList<LeaseRef> Leases);
+
+/// <summary>A lease held on one work request.</summary>
+public sealed record LeaseRef(long WorkRequestId, Guid LeaseToken);
+
+/// <summary>Per-lease answer; the worker kills tasks whose status is <c>cancel</c> or <c>lost</c>.</summary>
+public sealed record HeartbeatResponse(IReadOnlyList<LeaseStatus> Leases, TimingPolicy Timing);
+
+/// <summary><see cref="Status"/> is <c>ok</c>, <c>cancel</c> (stop and report cancelled) or <c>lost</c> (stop; the result will be refused).</summary>
+public sealed record LeaseStatus(long WorkRequestId, string Status, DateTimeOffset? LeaseExpiresAt);
+
+/// <summary>The task finished: <see cref="Result"/> is <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>
+public sealed record CompleteRequest(Guid LeaseToken, string Result, int? ExitCode, string? Message);
+
+/// <summary>The worker could not run the task (infrastructure error); retried automatically.</summary>
+public sealed record FailRequest(Guid LeaseToken, string Reason);
+
+/// <summary>How the server recorded a report; repeating the report returns the same answer.</summary>
+/// <param name="State">The work request's state after the report.</param>
+/// <param name="Attempt">The attempt the report was about.</param>
+/// <param name="Outcome">What was recorded for the attempt.</param>
+public sealed record ReportResponse(long WorkRequestId, string State, int Attempt, string Outcome);
+
+/// <summary>A registered worker as operators see it.</summary>
+public sealed record WorkerView(
+    long Id,
+    string Name,
+    IReadOnlyList<string> Architectures,
+    IReadOnlyList<string> Tags,
+    IReadOnlyList<string> Queues,
+    int Slots,
+    int Running,
+    DateTimeOffset RegisteredAt,
+    DateTimeOffset LastSeenAt);

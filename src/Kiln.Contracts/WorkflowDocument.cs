@@ -1,0 +1,101 @@
+using System.Text.Json.Serialization;
+
+namespace Kiln.Contracts;
+
+/// <summary>
+/// A workflow as a user writes it (YAML file or JSON body): named jobs joined by <c>needs</c> edges.
+/// The server expands matrices and stores one work request per expanded job.
+/// </summary>
+public sealed record WorkflowDocument
+{
+    /// <summary>Human name shown in lists.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Owning project, the unit of fairness; created on first use. Defaults to <c>default</c>.</summary>
+    public string? Project { get; init; }
+
+    /// <summary>Repeating a submission with the same key in the same project returns the existing workflow.</summary>
+    public string? IdempotencyKey { get; init; }
+
+    /// <summary>Values applied to every job that does not set its own.</summary>
+    public JobDefaults? Defaults { get; init; }
+
+    /// <summary>Jobs by name. Order is kept for display.</summary>
+    public Dictionary<string, JobDocument>? Jobs { get; init; }
+}
+
+/// <summary>Defaults for every job of a workflow.</summary>
+public sealed record JobDefaults
+{
+    /// <summary>Seconds a single attempt may run.</summary>
+    public int? Timeout { get; init; }
+
+    /// <summary>Where jobs run and on what.</summary>
+    public JobRequirements? Requires { get; init; }
+
+    /// <summary>Retry policy.</summary>
+    public RetryPolicyDocument? Retry { get; init; }
+
+    /// <summary>Environment for every job.</summary>
+    public Dictionary<string, string>? Env { get; init; }
+}
+
+/// <summary>One job; with a matrix it expands to one work request per combination.</summary>
+public sealed record JobDocument
+{
+    /// <summary>The shell script the worker runs (the <c>command</c> task kind).</summary>
+    public string? Run { get; init; }
+
+    /// <summary>Names of jobs that must succeed first. A matrix job is needed as a whole.</summary>
+    public List<string>? Needs { get; init; }
+
+    /// <summary>Axes to expand, e.g. <c>arch: [amd64, arm64]</c>. Values are substituted for <c>${{ matrix.NAME }}</c>.</summary>
+    public Dictionary<string, List<string>>? Matrix { get; init; }
+
+    /// <summary>Architecture, tags and queue a worker must offer.</summary>
+    public JobRequirements? Requires { get; init; }
+
+    /// <summary>Seconds a single attempt may run.</summary>
+    public int? Timeout { get; init; }
+
+    /// <summary>Retry policy.</summary>
+    public RetryPolicyDocument? Retry { get; init; }
+
+    /// <summary>Environment variables for the task.</summary>
+    public Dictionary<string, string>? Env { get; init; }
+
+    /// <summary>Globs (relative to the working directory) of files uploaded as artifacts.</summary>
+    public List<string>? Outputs { get; init; }
+
+    /// <summary>Adjusts the job's priority relative to its project's base priority.</summary>
+    public int? Priority { get; init; }
+}
+
+/// <summary>What a worker must offer to run a job.</summary>
+public sealed record JobRequirements
+{
+    /// <summary>Debian architecture name (amd64, arm64, …); unset means any.</summary>
+    public string? Architecture { get; init; }
+
+    /// <summary>Every tag listed must be offered by the worker.</summary>
+    public List<string>? Tags { get; init; }
+
+    /// <summary>Queue the job waits in; defaults to <c>builds</c>.</summary>
+    public string? Queue { get; init; }
+}
+
+/// <summary>
+/// Retry rules: infrastructure failures (lost worker, timeout, worker-reported errors) retry
+/// automatically up to <see cref="MaxAttempts"/>; the task's own failure only if <see cref="OnFailure"/>.
+/// </summary>
+public sealed record RetryPolicyDocument
+{
+    /// <summary>Attempts in total, first included (1–20, default 3).</summary>
+    public int? MaxAttempts { get; init; }
+
+    /// <summary>Also retry when the task itself exits non-zero.</summary>
+    public bool? OnFailure { get; init; }
+
+    /// <summary>Base of the exponential backoff in seconds (default 10).</summary>
+    public int? BackoffSeconds { get; init; }
+}

@@ -1,0 +1,19 @@
+using System.Text.RegularExpressions;
+
+namespace Kiln.Core;
+
+/// <summary>The shapes of names users choose; kept strict so they are safe in URLs, logs and shells.</summary>
+public static partial class Names
+{
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    public static partial Regex Identifier();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    public static partial Regex EnvironmentVariable();
+
+    [GeneratedRegex(@"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")]
+    public static partial Regex MatrixReference();
+
+    public const string DefaultQueue = "builds";
+    public const string DefaultProject = "default";
+}

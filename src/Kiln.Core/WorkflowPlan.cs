@@ -1,0 +1,31 @@
+namespace Kiln.Core;
+
+/// <summary>A validated workflow, matrices expanded, work requests in dependency order.</summary>
+public sealed record WorkflowPlan(
+    string Name,
+    string Project,
+    string? IdempotencyKey,
+    IReadOnlyList<PlannedWorkRequest> WorkRequests)
+{
+    public int EdgeCount => WorkRequests.Sum(w => w.Needs.Count);
+}
+
+/// <summary>One work request to create. <see cref="Needs"/> holds indexes into the plan, all smaller than its own.</summary>
+public sealed record PlannedWorkRequest(
+    string Name,
+    string JobName,
+    string Run,
+    IReadOnlyDictionary<string, string> Env,
+    IReadOnlyList<string> Outputs,
+    string? Architecture,
+    IReadOnlyList<string> Tags,
+    string Queue,
+    int TimeoutSeconds,
+    int MaxAttempts,
+    bool RetryOnFailure,
+    int BackoffSeconds,
+    int Priority,
+    IReadOnlyList<int> Needs);
+
+/// <summary>A problem with a submitted document; <see cref="Field"/> is a path such as <c>jobs.build.needs[0]</c>.</summary>
+public sealed record ValidationError(string Field, string Message);

@@ -1,0 +1,346 @@
+using Kiln.Contracts;
+
+namespace Kiln.Core;
+
+/// <summary>
+/// Turns a submitted <see cref="WorkflowDocument"/> into a <see cref="WorkflowPlan"/>: validates
+/// every field against <see cref="WorkflowLimits"/>, rejects cycles and unknown <c>needs</c>,
+/// expands matrices and orders work requests so that each one's dependencies come first.
+/// Pure: no I/O, every error names its field.
+/// </summary>
+public sealed class WorkflowPlanner(WorkflowLimits limits)
+{
+    public WorkflowPlanner() : this(WorkflowLimits.Default) { }
+
+    public WorkflowLimits Limits => limits;
+
+    /// <summary>Returns the plan, or the errors that prevent one (never both).</summary>
+    public (WorkflowPlan? Plan, IReadOnlyList<ValidationError> Errors) Plan(WorkflowDocument? doc)
+    {
+        var errors = new List<ValidationError>();
+        if (doc is null)
+        {
+            return (null, [new("", "the body must be a workflow document (a JSON object with 'jobs')")]);
+        }
+
+        var project = doc.Project ?? Names.DefaultProject;
+        CheckIdentifier(errors, "project", project);
+        var name = doc.Name ?? "workflow";
+        if (name.Length is 0 || name.Length > limits.MaxNameLength)
+        {
+            errors.Add(new("name", $"must be 1 to {limits.MaxNameLength} characters"));
+        }
+        if (doc.IdempotencyKey is { } key && (key.Length is 0 || key.Length > 200))
+        {
+            errors.Add(new("idempotencyKey", "must be 1 to 200 characters"));
+        }
+        if (doc.Jobs is null || doc.Jobs.Count == 0)
+        {
+            errors.Add(new("jobs", "a workflow needs at least one job"));
+            return (null, errors);
+        }
+
+        var jobNames = doc.Jobs.Keys.ToList();
+        foreach (var (jobName, job) in doc.Jobs)
+        {
+            CheckIdentifier(errors, $"jobs.{jobName}", jobName);
+            if (job is null)
+            {
+                errors.Add(new($"jobs.{jobName}", "must be an object with at least 'run'"));
+                continue;
+            }
+            CheckNeeds(errors, jobName, job, doc.Jobs);
+        }
+        if (errors.Count > 0)
+        {
+            return (null, errors);
+        }
+
+        var order = TopologicalOrder(jobNames, doc.Jobs, errors);
+        if (order is null)
+        {
+            return (null, errors);
+        }
+
+        var planned = new List<PlannedWorkRequest>();
+        var indexesByJob = new Dictionary<string, List<int>>();
+        long edges = 0;
+        foreach (var jobName in order)
+        {
+            var job = doc.Jobs[jobName];
+            var combos = ExpandMatrix(errors, jobName, job.Matrix);
+            if (combos is null)
+            {
+                continue;
+            }
+            if (planned.Count + combos.Count > limits.MaxWorkRequests)
+            {
+                errors.Add(new("jobs", $"the workflow expands to more than {limits.MaxWorkRequests} work requests; split it"));
+                return (null, errors);
+            }
+            var needs = (job.Needs ?? []).Distinct().SelectMany(n => indexesByJob.GetValueOrDefault(n) ?? []).ToList();
+            edges += (long)needs.Count * combos.Count;
+            if (edges > limits.MaxEdges)
+            {
+                errors.Add(new("jobs", $"the workflow has more than {limits.MaxEdges} dependency edges; split it"));
+                return (null, errors);
+            }
+            var indexes = new List<int>(combos.Count);
+            foreach (var combo in combos)
+            {
+                var request = BuildRequest(errors, jobName, job, doc.Defaults, combo, needs);
+                if (request is not null)
+                {
+                    indexes.Add(planned.Count);
+                    planned.Add(request);
+                }
+            }
+            indexesByJob[jobName] = indexes;
+        }
+
+        return errors.Count > 0 ? (null, errors) : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned), []);
+    }
+
+    private void CheckIdentifier(List<ValidationError> errors, string field, string value)
+    {
+        if (value.Length is 0 || value.Length > limits.MaxNameLength || !Names.Identifier().IsMatch(value))
+        {
+            errors.Add(new(field, $"'{Truncate(value)}' is not a valid name: use 1 to {limits.MaxNameLength} letters, digits, '.', '_' or '-', starting with a letter or digit"));
+        }
+    }
+
+    private static void CheckNeeds(List<ValidationError> errors, string jobName, JobDocument job, Dictionary<string, JobDocument> jobs)
+    {
+        var needs = job.Needs ?? [];
+        for (var i = 0; i < needs.Count; i++)
+        {
+            var need = needs[i];
+            if (need == jobName)
+            {
+                errors.Add(new($"jobs.{jobName}.needs[{i}]", $"job '{jobName}' cannot need itself"));
+            }
+            else if (need is null || !jobs.ContainsKey(need))
+            {
+                errors.Add(new($"jobs.{jobName}.needs[{i}]", $"unknown job '{Truncate(need ?? "")}'; known jobs: {string.Join(", ", jobs.Keys.Take(10))}"));
+            }
+        }
+    }
+
+    /// <summary>Kahn's algorithm over jobs (not expanded requests: a matrix never adds a cycle).</summary>
+    private static List<string>? TopologicalOrder(List<string> jobNames, Dictionary<string, JobDocument> jobs, List<ValidationError> errors)
+    {
+        var indegree = jobNames.ToDictionary(n => n, n => jobs[n].Needs?.Distinct().Count() ?? 0);
+        var dependents = jobNames.ToDictionary(n => n, _ => new List<string>());
+        foreach (var name in jobNames)
+        {
+            foreach (var need in jobs[name].Needs?.Distinct() ?? [])
+            {
+                dependents[need].Add(name);
+            }
+        }
+        var ready = new Queue<string>(jobNames.Where(n => indegree[n] == 0));
+        var order = new List<string>(jobNames.Count);
+        while (ready.TryDequeue(out var name))
+        {
+            order.Add(name);
+            foreach (var dependent in dependents[name])
+            {
+                if (--indegree[dependent] == 0)
+                {
+                    ready.Enqueue(dependent);
+                }
+            }
+        }
+        if (order.Count == jobNames.Count)
+        {
+            return order;
+        }
+        errors.Add(new("jobs", $"the needs form a cycle: {string.Join(" → ", FindCycle(jobNames.Where(n => indegree[n] > 0).ToHashSet(), jobs))}"));
+        return null;
+    }
+
+    /// <summary>Walks needs among the jobs left over by Kahn's algorithm until a name repeats.</summary>
+    private static IEnumerable<string> FindCycle(HashSet<string> remaining, Dictionary<string, JobDocument> jobs)
+    {
+        var path = new List<string>();
+        var seen = new Dictionary<string, int>();
+        var current = remaining.First();
+        while (!seen.ContainsKey(current))
+        {
+            seen[current] = path.Count;
+            path.Add(current);
+            current = jobs[current].Needs!.First(remaining.Contains);
+        }
+        return path.Skip(seen[current]).Append(current);
+    }
+
+    private List<Dictionary<string, string>>? ExpandMatrix(List<ValidationError> errors, string jobName, Dictionary<string, List<string>>? matrix)
+    {
+        var combos = new List<Dictionary<string, string>> { new() };
+        if (matrix is null || matrix.Count == 0)
+        {
+            return combos;
+        }
+        if (matrix.Count > limits.MaxMatrixAxes)
+        {
+            errors.Add(new($"jobs.{jobName}.matrix", $"at most {limits.MaxMatrixAxes} axes"));
+            return null;
+        }
+        foreach (var (axis, values) in matrix)
+        {
+            var field = $"jobs.{jobName}.matrix.{axis}";
+            if (!Names.Identifier().IsMatch(axis))
+            {
+                errors.Add(new(field, "axis names use letters, digits, '.', '_' or '-'"));
+                return null;
+            }
+            if (values is null || values.Count == 0)
+            {
+                errors.Add(new(field, "an axis needs at least one value"));
+                return null;
+            }
+            if (values.Any(v => v is null || !Names.Identifier().IsMatch(v) || v.Length > limits.MaxNameLength))
+            {
+                errors.Add(new(field, "matrix values are names: letters, digits, '.', '_' or '-'"));
+                return null;
+            }
+            if (values.Distinct().Count() != values.Count)
+            {
+                errors.Add(new(field, "matrix values must be distinct"));
+                return null;
+            }
+            if ((long)combos.Count * values.Count > limits.MaxWorkRequests)
+            {
+                errors.Add(new($"jobs.{jobName}.matrix", $"expands to more than {limits.MaxWorkRequests} work requests"));
+                return null;
+            }
+            combos = [.. combos.SelectMany(c => values.Select(v => new Dictionary<string, string>(c) { [axis] = v }))];
+        }
+        return combos;
+    }
+
+    private PlannedWorkRequest? BuildRequest(
+        List<ValidationError> errors, string jobName, JobDocument job, JobDefaults? defaults,
+        Dictionary<string, string> combo, List<int> needs)
+    {
+        var field = $"jobs.{jobName}";
+        var before = errors.Count;
+        string Substitute(string value, string where) => Names.MatrixReference().Replace(value, m =>
+        {
+            if (combo.TryGetValue(m.Groups[1].Value, out var v))
+            {
+                return v;
+            }
+            errors.Add(new($"{field}.{where}", $"'{m.Value}' names no axis of this job's matrix"));
+            return m.Value;
+        });
+
+        var run = job.Run;
+        if (string.IsNullOrWhiteSpace(run))
+        {
+            errors.Add(new($"{field}.run", "every job needs a 'run' script"));
+            run = "";
+        }
+        else if (System.Text.Encoding.UTF8.GetByteCount(run) > limits.MaxScriptBytes)
+        {
+            errors.Add(new($"{field}.run", $"the script is larger than {limits.MaxScriptBytes} bytes; put it in a file the job fetches"));
+        }
+        run = Substitute(run, "run");
+
+        var env = new Dictionary<string, string>(defaults?.Env ?? []);
+        foreach (var (k, v) in job.Env ?? [])
+        {
+            env[k] = v;
+        }
+        if (env.Count > limits.MaxEnvEntries)
+        {
+            errors.Add(new($"{field}.env", $"at most {limits.MaxEnvEntries} variables"));
+        }
+        foreach (var k in env.Keys.ToList())
+        {
+            if (!Names.EnvironmentVariable().IsMatch(k) || k.Length > limits.MaxNameLength)
+            {
+                errors.Add(new($"{field}.env.{Truncate(k)}", "is not a valid environment variable name"));
+            }
+            else if ((env[k] ?? "").Length > limits.MaxEnvValueLength)
+            {
+                errors.Add(new($"{field}.env.{k}", $"values are at most {limits.MaxEnvValueLength} characters"));
+            }
+            else
+            {
+                env[k] = Substitute(env[k] ?? "", $"env.{k}");
+            }
+        }
+        foreach (var (axis, value) in combo)
+        {
+            env.TryAdd($"KILN_MATRIX_{axis.ToUpperInvariant().Replace('-', '_').Replace('.', '_')}", value);
+        }
+
+        var requires = job.Requires ?? defaults?.Requires;
+        var architecture = requires?.Architecture is { } a ? Substitute(a, "requires.architecture") : null;
+        if (architecture is not null && !Names.Identifier().IsMatch(architecture))
+        {
+            errors.Add(new($"{field}.requires.architecture", $"'{Truncate(architecture)}' is not an architecture name"));
+        }
+        var tags = (requires?.Tags ?? []).Select(t => Substitute(t ?? "", "requires.tags")).Distinct().Order(StringComparer.Ordinal).ToList();
+        if (tags.Count > limits.MaxTags || tags.Any(t => !Names.Identifier().IsMatch(t)))
+        {
+            errors.Add(new($"{field}.requires.tags", $"at most {limits.MaxTags} tags, each a name"));
+        }
+        var queue = requires?.Queue ?? defaults?.Requires?.Queue ?? Names.DefaultQueue;
+        if (!Names.Identifier().IsMatch(queue) || queue.Length > limits.MaxNameLength)
+        {
+            errors.Add(new($"{field}.requires.queue", $"'{Truncate(queue)}' is not a queue name"));
+        }
+
+        var timeout = job.Timeout ?? defaults?.Timeout ?? limits.DefaultTimeoutSeconds;
+        if (timeout < 1 || timeout > limits.MaxTimeoutSeconds)
+        {
+            errors.Add(new($"{field}.timeout", $"must be 1 to {limits.MaxTimeoutSeconds} seconds"));
+        }
+        var retry = job.Retry ?? defaults?.Retry;
+        var maxAttempts = retry?.MaxAttempts ?? 3;
+        if (maxAttempts < 1 || maxAttempts > limits.MaxAttempts)
+        {
+            errors.Add(new($"{field}.retry.maxAttempts", $"must be 1 to {limits.MaxAttempts}"));
+        }
+        var backoff = retry?.BackoffSeconds ?? 10;
+        if (backoff is < 0 or > 3600)
+        {
+            errors.Add(new($"{field}.retry.backoffSeconds", "must be 0 to 3600"));
+        }
+        var priority = job.Priority ?? 0;
+        if (Math.Abs(priority) > limits.MaxPriority)
+        {
+            errors.Add(new($"{field}.priority", $"must be between -{limits.MaxPriority} and {limits.MaxPriority}"));
+        }
+
+        var outputs = job.Outputs ?? [];
+        if (outputs.Count > limits.MaxOutputs)
+        {
+            errors.Add(new($"{field}.outputs", $"at most {limits.MaxOutputs} globs"));
+        }
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            if (!IsSafeRelativeGlob(outputs[i]))
+            {
+                errors.Add(new($"{field}.outputs[{i}]", "must be a relative path or glob inside the working directory (no '..', no leading '/')"));
+            }
+        }
+
+        if (errors.Count > before)
+        {
+            return null;
+        }
+        var name = combo.Count == 0 ? jobName : $"{jobName}[{string.Join(',', combo.Values)}]";
+        return new PlannedWorkRequest(
+            name, jobName, run, env, outputs, architecture, tags, queue, timeout, maxAttempts,
+            retry?.OnFailure ?? false, backoff, priority, needs);
+    }
+
+    private static bool IsSafeRelativeGlob(string? glob) =>
+        !string.IsNullOrWhiteSpace(glob) && glob.Length <= 256 && !glob.StartsWith('/') && !glob.Contains('\\')
+        && !glob.Split('/').Contains("..") && !glob.Contains('\0');
+
+    private static string Truncate(string value) => value.Length <= 40 ? value : value[..40] + "…";
+}

@@ -1,0 +1,46 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Kiln.Server.Api;
+
+/// <summary>
+/// Last line of defence. A transient database problem (connection lost, failover, pool
+/// exhausted) is a 503 with Retry-After: the client retries, nothing was half-written because
+/// every write is one transaction. Anything else is a bug, logged with its stack.
+/// </summary>
+public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> logger, IProblemDetailsService problems) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is BadHttpRequestException bad)
+        {
+            httpContext.Response.StatusCode = bad.StatusCode;
+            return await problems.TryWriteAsync(new() { HttpContext = httpContext, ProblemDetails = { Title = "Bad request", Detail = bad.Message, Status = bad.StatusCode } });
+        }
+        if (exception is NpgsqlException { IsTransient: true } or TimeoutException)
+        {
+            LogTransient(logger, exception.Message);
+            httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            httpContext.Response.Headers.RetryAfter = "2";
+            return await problems.TryWriteAsync(new()
+            {
+                HttpContext = httpContext,
+                ProblemDetails = { Title = "The database is unavailable", Detail = "a transient database error occurred; retry shortly", Status = 503 },
+            });
+        }
+        if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
+        {
+            return true;
+        }
+        LogUnhandled(logger, exception, httpContext.Request.Path);
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Transient database error: {Reason}")]
+    private static partial void LogTransient(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error serving {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string path);
+}

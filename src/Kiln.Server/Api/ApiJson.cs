@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http;
+
+namespace Kiln.Server.Api;
+
+/// <summary>
+/// JSON for the API: camelCase, and strict on input — an unknown or repeated property is an
+/// error naming it, because a silently ignored typo (<c>need:</c> for <c>needs:</c>) would
+/// build the wrong graph.
+/// </summary>
+public static class ApiJson
+{
+    public static readonly JsonSerializerOptions Options = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));
+
+    public static JsonSerializerOptions Configure(JsonSerializerOptions o)
+    {
+        o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        o.AllowDuplicateProperties = false;
+        o.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        o.MaxDepth = 32;
+        return o;
+    }
+
+    /// <summary>Reads a JSON body of at most <paramref name="maxBytes"/>; on failure returns a problem naming the field.</summary>
+    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, int maxBytes, CancellationToken ct)
+        where T : class
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return (null, ApiProblems.TooLarge(maxBytes));
+        }
+        if (request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, ApiProblems.Status(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", $"send the body as application/json, not {type}"));
+        }
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+            {
+                return (null, ApiProblems.TooLarge(maxBytes));
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        if (buffer.Length == 0)
+        {
+            return (null, ApiProblems.Invalid("", "the request needs a JSON body"));
+        }
+        try
+        {
+            var value = JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Options);
+            return value is null ? (null, ApiProblems.Invalid("", "the body must be a JSON object")) : (value, null);
+        }
+        catch (JsonException e)
+        {
+            var field = (e.Path ?? "").TrimStart('$').TrimStart('.');
+            return (null, ApiProblems.Invalid(field, $"invalid JSON{(field.Length > 0 ? $" at '{field}'" : "")}: {FirstSentence(e.Message)}"));
+        }
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(". Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+}

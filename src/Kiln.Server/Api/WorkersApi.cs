@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using System.Text;
+using Kiln.Contracts;
+using Kiln.Core;
+using Kiln.Server.Hosting;
+using Kiln.Store.Engine;
+using Kiln.Store.Workers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Kiln.Server.Api;
+
+/// <summary>
+/// <c>/api/v1/workers</c>: registration, the long-poll claim and heartbeats. Workers only ever
+/// call out to the server (no inbound connection to a worker is needed).
+/// </summary>
+public static class WorkersApi
+{
+    private const int BodyMaxBytes = 64 * 1024;
+    private const int MaxSlots = 64;
+
+    /// <summary>Long-polls re-check at least this often, so a missed notification or a backoff coming due costs at most this.</summary>
+    private static readonly TimeSpan FallbackTick = TimeSpan.FromSeconds(1);
+
+    public static IEndpointRouteBuilder MapWorkersApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/workers").WithTags("Workers");
+        group.MapPost("/register", RegisterAsync)
+            .Accepts<RegisterWorkerRequest>("application/json")
+            .Produces<RegisterWorkerResponse>()
+            .WithSummary("Register with the farm's registration token (bearer); returns this worker's own secret.");
+        group.MapGet("/", async (WorkerStore workers, string? limit, string? after, CancellationToken ct) =>
+        {
+            var (n, cursor, problem) = ListQuery.Parse(limit, after);
+            return problem ?? TypedResults.Ok(await workers.ListAsync(cursor, n, ct));
+        }).WithSummary("Registered workers with their capabilities and running count.");
+
+        var authenticated = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>();
+        authenticated.MapPost("/claim", ClaimAsync)
+            .Accepts<ClaimRequest>("application/json")
+            .Produces<ClaimResponse>()
+            .WithSummary("Long-poll for up to 'slots' work requests matching this worker; returns as soon as work appears.");
+        authenticated.MapPost("/heartbeat", HeartbeatAsync)
+            .Accepts<HeartbeatRequest>("application/json")
+            .Produces<HeartbeatResponse>()
+            .WithSummary("Renew leases; the answer says which tasks to cancel and which leases are lost.");
+        return routes;
+    }
+
+    private static TimingPolicy Timing(KilnServerOptions o) =>
+        new((int)o.Heartbeat.TotalSeconds, (int)o.Lease.TotalSeconds, (int)o.MaxClaimWait.TotalSeconds);
+
+    private static async Task<IResult> RegisterAsync(
+        HttpRequest request, WorkerRegistrationToken token, WorkerStore workers, KilnServerOptions options, CancellationToken ct)
+    {
+        var presented = WorkerAuthFilter.BearerToken(request);
+        if (presented is null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(token.Value)))
+        {
+            return ApiProblems.Unauthorized("registration needs 'Authorization: Bearer <registration token>'; the server prints it at startup (or set KILN_WORKER_TOKEN)");
+        }
+        var (body, problem) = await ApiJson.ReadAsync<RegisterWorkerRequest>(request, BodyMaxBytes, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        var errors = new List<ValidationError>();
+        if (body!.Name is null || !Names.Identifier().IsMatch(body.Name) || body.Name.Length > 100)
+        {
+            errors.Add(new("name", "a worker name uses letters, digits, '.', '_' or '-' (at most 100)"));
+        }
+        if (body.Slots is < 1 or > MaxSlots)
+        {
+            errors.Add(new("slots", $"must be 1 to {MaxSlots}"));
+        }
+        CheckNames(errors, "architectures", body.Architectures);
+        CheckNames(errors, "tags", body.Tags);
+        CheckNames(errors, "queues", body.Queues);
+        if (errors.Count > 0)
+        {
+            return ApiProblems.Invalid(errors);
+        }
+        var (id, secret) = await workers.RegisterAsync(body, ct);
+        return TypedResults.Ok(new RegisterWorkerResponse(id, secret, Timing(options)));
+    }
+
+    private static void CheckNames(List<ValidationError> errors, string field, IReadOnlyList<string>? values)
+    {
+        if (values is { Count: > 64 } || (values?.Any(v => v is null || !Names.Identifier().IsMatch(v) || v.Length > 100) ?? false))
+        {
+            errors.Add(new(field, "at most 64 names of letters, digits, '.', '_' or '-'"));
+        }
+    }
+
+    private static async Task<IResult> ClaimAsync(
+        HttpContext http, ClaimStore claims, WorkSignal signal, KilnServerOptions options, TimeProvider time, CancellationToken ct)
+    {
+        var (body, problem) = await ApiJson.ReadAsync<ClaimRequest>(http.Request, BodyMaxBytes, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (body!.Slots is < 1 or > MaxSlots)
+        {
+            return ApiProblems.Invalid("slots", $"must be 1 to {MaxSlots}");
+        }
+        if (body.WaitSeconds < 0 || body.WaitSeconds > options.MaxClaimWait.TotalSeconds)
+        {
+            return ApiProblems.Invalid("waitSeconds", $"must be 0 to {options.MaxClaimWait.TotalSeconds}");
+        }
+        var worker = WorkerAuthFilter.Worker(http);
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(body.WaitSeconds);
+        while (true)
+        {
+            // Take the signal generation before looking, so a pulse between the look and the wait is not missed.
+            var woken = signal.Current;
+            var assignments = await claims.ClaimAsync(worker, body.Slots, options.Lease, ct);
+            var remaining = deadline - time.GetUtcNow();
+            if (assignments.Count > 0 || remaining <= TimeSpan.Zero)
+            {
+                return TypedResults.Ok(new ClaimResponse(assignments));
+            }
+            var wait = remaining < FallbackTick ? remaining : FallbackTick;
+            await Task.WhenAny(woken, Task.Delay(wait, time, ct));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static async Task<IResult> HeartbeatAsync(HttpContext http, ClaimStore claims, KilnServerOptions options, CancellationToken ct)
+    {
+        var (body, problem) = await ApiJson.ReadAsync<HeartbeatRequest>(http.Request, BodyMaxBytes, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (body!.Leases is null || body.Leases.Count > 256)
+        {
+            return ApiProblems.Invalid("leases", "a list of at most 256 {workRequestId, leaseToken}");
+        }
+        var statuses = await claims.HeartbeatAsync(WorkerAuthFilter.Worker(http).Id, body.Leases, options.Lease, ct);
+        return TypedResults.Ok(new HeartbeatResponse(statuses, Timing(options)));
+    }
+}

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using Kiln.Contracts;
+using Kiln.Core;
+using Kiln.Store.Engine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Kiln.Server.Api;
+
+/// <summary><c>/api/v1/workflows</c>: submit, inspect, list, cancel and retry workflows.</summary>
+public static class WorkflowsApi
+{
+    public static IEndpointRouteBuilder MapWorkflowsApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/workflows").WithTags("Workflows");
+        group.MapPost("/", SubmitAsync)
+            .Accepts<WorkflowDocument>("application/json")
+            .Produces<SubmitWorkflowResponse>(StatusCodes.Status201Created)
+            .Produces<SubmitWorkflowResponse>(StatusCodes.Status200OK)
+            .ProducesValidationProblem()
+            .WithSummary("Submit a workflow; with an idempotency key, a repeat returns the existing one (200).");
+        group.MapGet("/", ListAsync).WithSummary("List workflows, newest first (keyset-paginated).");
+        group.MapGet("/{id:long}", GetAsync).WithSummary("A workflow with the state of each of its jobs.");
+        group.MapPost("/{id:long}/cancel", CancelAsync).WithSummary("Cancel every unfinished job; running ones stop at their next heartbeat.");
+        group.MapPost("/{id:long}/retry", RetryAsync).WithSummary("Re-run the failed, skipped and cancelled part of the graph; keep what succeeded.");
+        return routes;
+    }
+
+    private static async Task<IResult> SubmitAsync(
+        HttpRequest request, WorkflowPlanner planner, SubmissionStore submissions, CancellationToken ct)
+    {
+        var (document, problem) = await ApiJson.ReadAsync<WorkflowDocument>(request, planner.Limits.MaxDocumentBytes, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (request.Headers["Idempotency-Key"] is { Count: > 0 } header)
+        {
+            document = document! with { IdempotencyKey = header.ToString() };
+        }
+        var (plan, errors) = planner.Plan(document);
+        if (plan is null)
+        {
+            return ApiProblems.Invalid(errors);
+        }
+        var stored = await submissions.SubmitAsync(plan, JsonSerializer.Serialize(document, ApiJson.Options), ct);
+        var body = new SubmitWorkflowResponse(stored.WorkflowId, stored.Created, stored.WorkRequests);
+        return stored.Created
+            ? TypedResults.Created($"/api/v1/workflows/{stored.WorkflowId}", body)
+            : TypedResults.Ok(body);
+    }
+
+    private static async Task<IResult> ListAsync(
+        QueryStore queries, string? project, string? state, string? limit, string? after, CancellationToken ct)
+    {
+        var (n, cursor, problem) = ListQuery.Parse(limit, after);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (state is not null && !WorkflowState.All.Contains(state))
+        {
+            return ApiProblems.Invalid("state", $"'{state}' is not a workflow state; use one of {string.Join(", ", WorkflowState.All)}");
+        }
+        return TypedResults.Ok(await queries.ListWorkflowsAsync(project, state, cursor, n, ct));
+    }
+
+    private static async Task<Results<Ok<WorkflowView>, ProblemHttpResult>> GetAsync(long id, QueryStore queries, CancellationToken ct) =>
+        await queries.GetWorkflowAsync(id, ct) is { } workflow
+            ? TypedResults.Ok(workflow)
+            : (ProblemHttpResult)ApiProblems.NotFound($"workflow {id} does not exist");
+
+    private static async Task<IResult> CancelAsync(long id, GraphActions actions, CancellationToken ct) =>
+        ActionResults.From(await actions.CancelWorkflowAsync(id, ct));
+
+    private static async Task<IResult> RetryAsync(long id, GraphActions actions, CancellationToken ct) =>
+        ActionResults.From(await actions.RetryWorkflowAsync(id, ct));
+}
+
+/// <summary>Maps a cancel or retry outcome to HTTP.</summary>
+internal static class ActionResults
+{
+    public static IResult From(ActionResult result) => result.Status switch
+    {
+        ActionStatus.NotFound => ApiProblems.NotFound(result.Response.Message),
+        ActionStatus.Conflict => ApiProblems.Conflict(result.Response.Message),
+        _ => TypedResults.Ok(result.Response),
+    };
+}

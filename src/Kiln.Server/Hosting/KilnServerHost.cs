@@ -1,0 +1,151 @@
+using Kiln.Server.Api;
+using Kiln.Server.Duties;
+using Kiln.Store.Database;
+using Kiln.Store.Engine;
+using Kiln.Store.Settings;
+using Kiln.Store.Workers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Kiln.Server.Hosting;
+
+/// <summary>
+/// A running Kiln server: the managed database (unless an external one was given), migrations,
+/// the HTTP API and the background duties. <c>kiln server</c>, <c>kiln up</c> and the tests
+/// all start it through <see cref="StartAsync"/>.
+/// </summary>
+public sealed partial class KilnServerHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly LocalPostgresCluster? _cluster;
+
+    private KilnServerHost(WebApplication app, LocalPostgresCluster? cluster, string url, string workerToken)
+    {
+        _app = app;
+        _cluster = cluster;
+        Url = url;
+        WorkerToken = workerToken;
+    }
+
+    /// <summary>The base URL the server listens on (with the real port when 0 was asked for).</summary>
+    public string Url { get; }
+
+    /// <summary>The token workers register with.</summary>
+    public string WorkerToken { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<KilnServerHost> StartAsync(
+        KilnServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(options.Urls);
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxDocumentBytes + (64 * 1024));
+        builder.Logging.ClearProviders();
+        if (logging is not null)
+        {
+            logging(builder.Logging);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        }
+
+        using var bootLoggers = LoggerFactory.Create(b => { if (logging is not null) { logging(b); } else { b.AddSimpleConsole(o => o.SingleLine = true); } });
+        var bootLogger = bootLoggers.CreateLogger("Kiln.Server");
+        LocalPostgresCluster? cluster = null;
+        string connectionString;
+        if (options.DatabaseUrl is { Length: > 0 } url)
+        {
+            connectionString = DatabaseUrl.ToConnectionString(url);
+        }
+        else
+        {
+            cluster = await LocalPostgresCluster.StartAsync(
+                new LocalPostgresOptions { DataDirectory = Path.Combine(options.DataDirectory, "postgres"), Ephemeral = options.EphemeralDatabase },
+                bootLogger, ct);
+            connectionString = cluster.ConnectionString();
+        }
+
+        try
+        {
+            var dataSource = new NpgsqlDataSourceBuilder(connectionString) { Name = "kiln" }.Build();
+            await new Migrator(dataSource, bootLogger).MigrateAsync(ct);
+            var workerToken = options.WorkerToken is { Length: > 0 } token
+                ? token
+                : await new SettingsStore(dataSource).GetOrCreateAsync("worker_registration_token",
+                    () => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)), ct);
+
+            var services = builder.Services;
+            services.AddSingleton(dataSource);
+            services.AddSingleton(time ?? TimeProvider.System);
+            services.AddSingleton(options);
+            services.AddSingleton(new WorkerRegistrationToken(workerToken));
+            services.AddSingleton<WorkSignal>();
+            services.AddSingleton<SubmissionStore>();
+            services.AddSingleton<ClaimStore>();
+            services.AddSingleton<ReportStore>();
+            services.AddSingleton<QueryStore>();
+            services.AddSingleton<GraphActions>();
+            services.AddSingleton<WorkerStore>();
+            services.AddSingleton<LeaderLock>();
+            services.AddSingleton(new Core.WorkflowPlanner(new Core.WorkflowLimits { MaxDocumentBytes = options.MaxDocumentBytes }));
+            services.AddHostedService<WorkSignalListener>();
+            services.AddHostedService<DutyRunner>();
+            services.AddProblemDetails();
+            services.AddExceptionHandler<ApiExceptionHandler>();
+            services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+            services.AddOpenApi("v1");
+
+            var app = builder.Build();
+            app.UseExceptionHandler();
+            app.UseStatusCodePages();
+            app.MapOpenApi("/openapi/{documentName}.json");
+            app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription();
+            app.MapWorkflowsApi();
+            app.MapWorkRequestsApi();
+            app.MapWorkersApi();
+            await app.StartAsync(ct);
+
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            LogListening(app.Logger, address);
+            return new KilnServerHost(app, cluster, address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), workerToken);
+        }
+        catch
+        {
+            if (cluster is not null)
+            {
+                await cluster.StopAsync();
+            }
+            throw;
+        }
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        var dataSource = _app.Services.GetRequiredService<NpgsqlDataSource>();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        await dataSource.DisposeAsync();
+        if (_cluster is not null)
+        {
+            await _cluster.StopAsync();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kiln server listening on {Address}")]
+    private static partial void LogListening(ILogger logger, string address);
+}
+
+/// <summary>The farm's worker registration token.</summary>
+public sealed record WorkerRegistrationToken(string Value);

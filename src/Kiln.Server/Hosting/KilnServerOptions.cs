@@ -1,0 +1,35 @@
+namespace Kiln.Server.Hosting;
+
+/// <summary>Everything <c>kiln server</c> can be told; each has an option and an environment variable.</summary>
+public sealed record KilnServerOptions
+{
+    /// <summary>External PostgreSQL (KILN_DATABASE_URL); unset = the managed private cluster.</summary>
+    public string? DatabaseUrl { get; init; }
+
+    /// <summary>Where the managed cluster (and later artifacts) live (KILN_DATA_DIR).</summary>
+    public string DataDirectory { get; init; } = ".kiln";
+
+    /// <summary>Listen address, e.g. http://127.0.0.1:8080 (KILN_URLS). Port 0 picks a free port.</summary>
+    public string Urls { get; init; } = "http://127.0.0.1:8080";
+
+    /// <summary>Token workers present to register (KILN_WORKER_TOKEN); generated and stored once if unset.</summary>
+    public string? WorkerToken { get; init; }
+
+    /// <summary>How long a claim or heartbeat keeps a lease.</summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often workers heartbeat; well under the lease so two lost heartbeats do not lose it.</summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest long-poll a claim may ask for.</summary>
+    public TimeSpan MaxClaimWait { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Interval of the duty loop (leadership check, lease reaper).</summary>
+    public TimeSpan DutyInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Managed cluster only: fsync off, for tests and benchmarks.</summary>
+    public bool EphemeralDatabase { get; init; }
+
+    /// <summary>Largest workflow document accepted.</summary>
+    public int MaxDocumentBytes { get; init; } = 8 * 1024 * 1024;
+}

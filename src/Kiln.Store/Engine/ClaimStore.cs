@@ -1,0 +1,151 @@
+using System.Text.Json;
+using Kiln.Contracts;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Kiln.Store.Engine;
+
+/// <summary>A worker as the engine needs it for matching: what it offers.</summary>
+public sealed record WorkerIdentity(long Id, string Name, string[] Architectures, string[] Tags, string[] Queues, int Slots);
+
+/// <summary>
+/// The worker's side of the lifecycle: claiming work and renewing leases. Both are single
+/// statements; neither holds a lock beyond its own statement.
+/// </summary>
+public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
+{
+    /// <summary>
+    /// One atomic statement: pick up to @slots pending rows the worker can run, skipping
+    /// rows another claim has locked (never waiting on them), and start an attempt on each.
+    /// The subquery reads the partial index of pending rows in (queue, priority, id) order.
+    /// </summary>
+    private const string ClaimSql = """
+        WITH candidates AS (
+            SELECT id FROM work_requests
+            WHERE state = 'pending'
+              AND queue = ANY(@queues)
+              -- unset architecture means any; otherwise the worker must build for it
+              AND (architecture IS NULL OR architecture = ANY(@architectures))
+              -- every required tag must be offered
+              AND tags <@ @tags
+              -- retry backoff: not before its time
+              AND (not_before IS NULL OR not_before <= @now)
+            ORDER BY priority DESC, id
+            LIMIT @slots
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE work_requests w SET
+            state = 'running',
+            attempt = w.attempt + 1,
+            worker_id = @worker,
+            lease_token = gen_random_uuid(),
+            lease_expires_at = @now + @lease,
+            deadline_at = @now + make_interval(secs => w.timeout_seconds),
+            started_at = @now,
+            not_before = NULL
+        FROM candidates c
+        WHERE w.id = c.id
+        RETURNING w.id, w.workflow_id, w.name, w.attempt, w.lease_token, w.lease_expires_at, w.run, w.env, w.outputs, w.timeout_seconds,
+            (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d JOIN work_requests p ON p.id = d.depends_on_id WHERE d.work_request_id = w.id)
+        """;
+
+    /// <summary>
+    /// Renews the leases this worker still holds. A lease younger than half its length is
+    /// left alone: renewing it would be a write that changes nothing that matters.
+    /// The outer query reads the rows as they were before the update, hence the coalesce.
+    /// </summary>
+    private const string HeartbeatSql = """
+        WITH held AS (
+            SELECT * FROM unnest(@ids, @tokens) AS l(id, token)
+        ), renewed AS (
+            UPDATE work_requests w SET lease_expires_at = @now + @lease
+            FROM held
+            WHERE w.id = held.id AND w.lease_token = held.token AND w.state = 'running'
+              AND w.lease_expires_at >= @now
+              AND w.lease_expires_at < @now + @lease / 2
+            RETURNING w.id, w.lease_expires_at
+        )
+        SELECT held.id,
+            CASE
+                WHEN w.id IS NULL OR w.state <> 'running' OR w.lease_token IS DISTINCT FROM held.token
+                     OR (r.id IS NULL AND w.lease_expires_at < @now) THEN 'lost'
+                WHEN w.cancel_requested THEN 'cancel'
+                ELSE 'ok' END,
+            coalesce(r.lease_expires_at, w.lease_expires_at)
+        FROM held
+        LEFT JOIN work_requests w ON w.id = held.id
+        LEFT JOIN renewed r ON r.id = held.id
+        """;
+
+    /// <summary>Last-seen is for operators; refreshing it at most every 15 s keeps heartbeats from rewriting the row.</summary>
+    private const string TouchWorkerSql = """
+        UPDATE workers SET last_seen_at = @now WHERE id = @worker AND last_seen_at < @now - interval '15 seconds'
+        """;
+
+    public async Task<IReadOnlyList<Assignment>> ClaimAsync(WorkerIdentity worker, int slots, TimeSpan lease, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var batch = dataSource.CreateBatch();
+        var claim = new NpgsqlBatchCommand(ClaimSql);
+        claim.Parameters.Add(new NpgsqlParameter<string[]>("queues", worker.Queues));
+        claim.Parameters.Add(new NpgsqlParameter<string[]>("architectures", worker.Architectures));
+        claim.Parameters.Add(new NpgsqlParameter<string[]>("tags", worker.Tags));
+        claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        claim.Parameters.Add(new NpgsqlParameter<int>("slots", slots));
+        claim.Parameters.Add(new NpgsqlParameter<long>("worker", worker.Id));
+        claim.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", lease));
+        batch.BatchCommands.Add(claim);
+        batch.BatchCommands.Add(TouchWorker(worker.Id, now));
+
+        var assignments = new List<Assignment>();
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            assignments.Add(new Assignment(
+                WorkRequestId: reader.GetInt64(0),
+                WorkflowId: reader.GetInt64(1),
+                Name: reader.GetString(2),
+                Attempt: reader.GetInt32(3),
+                LeaseToken: reader.GetGuid(4),
+                LeaseExpiresAt: reader.GetFieldValue<DateTimeOffset>(5),
+                Run: reader.GetString(6),
+                Env: JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
+                Outputs: reader.GetFieldValue<string[]>(8),
+                TimeoutSeconds: reader.GetInt32(9),
+                NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? []));
+        }
+        return assignments;
+    }
+
+    public async Task<IReadOnlyList<LeaseStatus>> HeartbeatAsync(long workerId, IReadOnlyList<LeaseRef> leases, TimeSpan lease, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var batch = dataSource.CreateBatch();
+        var statuses = new List<LeaseStatus>(leases.Count);
+        if (leases.Count > 0)
+        {
+            var heartbeat = new NpgsqlBatchCommand(HeartbeatSql);
+            heartbeat.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. leases.Select(l => l.WorkRequestId)]));
+            heartbeat.Parameters.Add(new NpgsqlParameter<Guid[]>("tokens", [.. leases.Select(l => l.LeaseToken)]));
+            heartbeat.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            heartbeat.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", lease));
+            batch.BatchCommands.Add(heartbeat);
+        }
+        batch.BatchCommands.Add(TouchWorker(workerId, now));
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            statuses.Add(new LeaseStatus(reader.GetInt64(0), reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2)));
+        }
+        return statuses;
+    }
+
+    private static NpgsqlBatchCommand TouchWorker(long workerId, DateTimeOffset now)
+    {
+        var touch = new NpgsqlBatchCommand(TouchWorkerSql);
+        touch.Parameters.Add(new NpgsqlParameter<long>("worker", workerId));
+        touch.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        return touch;
+    }
+}

@@ -1,0 +1,280 @@
+using Kiln.Contracts;
+using Kiln.Core;
+using Npgsql;
+
+namespace Kiln.Store.Engine;
+
+public enum ActionStatus { Done, NotFound, Conflict }
+
+/// <summary>Result of a cancel or retry: what changed, or why nothing could.</summary>
+public sealed record ActionResult(ActionStatus Status, ActionResponse Response);
+
+/// <summary>
+/// Operator actions on the graph: cancel and manual retry, of one work request or a whole
+/// workflow. They follow the locking protocol of <see cref="Transitions"/>: rows in ascending
+/// id order, the workflow row last.
+/// </summary>
+public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time, WorkSignal signal)
+{
+    private const string ReadStateSql = "SELECT state, workflow_id FROM work_requests WHERE id = @id";
+
+    /// <summary>Running work is only marked: its worker learns at the next heartbeat and stops it.</summary>
+    private const string MarkCancelSql = """
+        UPDATE work_requests SET cancel_requested = true
+        WHERE id = ANY(@ids) AND state = 'running' AND NOT cancel_requested
+        """;
+
+    private const string CancelWaitingSql = """
+        UPDATE work_requests SET state = 'cancelled', finished_at = @now
+        WHERE id = ANY(@ids) AND state IN ('blocked', 'pending')
+        """;
+
+    private const string LockUnfinishedOfWorkflowSql = """
+        SELECT id, state FROM work_requests
+        WHERE workflow_id = @workflow AND state IN ('blocked', 'pending', 'running')
+        ORDER BY id FOR NO KEY UPDATE
+        """;
+
+    private const string LockRetryableOfWorkflowSql = """
+        SELECT id FROM work_requests
+        WHERE workflow_id = @workflow AND state IN ('failed', 'skipped', 'cancelled')
+        ORDER BY id FOR NO KEY UPDATE
+        """;
+
+    private const string GraphOfWorkflowSql = """
+        SELECT w.id, w.state, w.name,
+               ARRAY(SELECT depends_on_id FROM dependencies d WHERE d.work_request_id = w.id)
+        FROM work_requests w WHERE w.workflow_id = @workflow ORDER BY w.id
+        """;
+
+    /// <summary>A manual retry gives each re-run job a fresh attempt budget (retry_base) and clears old marks.</summary>
+    private const string ReopenSql = """
+        UPDATE work_requests w SET
+            state = CASE WHEN u.unmet = 0 THEN 'pending' ELSE 'blocked' END,
+            unmet_deps = u.unmet,
+            retry_base = w.attempt,
+            cancel_requested = false,
+            not_before = NULL,
+            finished_at = NULL
+        FROM unnest(@ids, @unmet) AS u(id, unmet)
+        WHERE w.id = u.id
+        """;
+
+    /// <summary>Retry is rare: recounting the workflow is simpler and safer than deltas here.</summary>
+    private const string RecountWorkflowSql = """
+        UPDATE workflows f SET
+            unfinished = c.unfinished, succeeded = c.succeeded, failed = c.failed, skipped = c.skipped, cancelled = c.cancelled,
+            state = 'running', finished_at = NULL
+        FROM (SELECT count(*) FILTER (WHERE state IN ('blocked', 'pending', 'running')) AS unfinished,
+                     count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+                     count(*) FILTER (WHERE state = 'failed') AS failed,
+                     count(*) FILTER (WHERE state = 'skipped') AS skipped,
+                     count(*) FILTER (WHERE state = 'cancelled') AS cancelled
+              FROM work_requests WHERE workflow_id = @workflow) c
+        WHERE f.id = @workflow
+        """;
+
+    public async Task<ActionResult> CancelWorkRequestAsync(long id, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var (state, workflowId) = await ReadStateAsync(conn, id, ct);
+        if (state is null)
+        {
+            return new(ActionStatus.NotFound, new(0, $"work request {id} does not exist"));
+        }
+        if (WorkRequestState.IsFinal(state))
+        {
+            return new(ActionStatus.Done, new(0, $"work request {id} is already {state}; nothing to cancel"));
+        }
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (state == WorkRequestState.Running)
+        {
+            var marked = await ExecuteAsync(conn, MarkCancelSql, ct, ("ids", new[] { id }));
+            await tx.CommitAsync(ct);
+            return new(ActionStatus.Done, new(marked, $"work request {id} is running; its worker will stop it at its next heartbeat"));
+        }
+        var descendants = await Transitions.DescendantsAsync(conn, id, ct);
+        await Transitions.LockAscendingAsync(conn, [id, .. descendants], ct);
+        var cancelled = await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", new[] { id }), ("now", now));
+        if (cancelled == 0)
+        {
+            // It started (or finished) between the read and the lock: cancel it as it is now.
+            await tx.RollbackAsync(ct);
+            return await CancelWorkRequestAsync(id, ct);
+        }
+        var skipped = await Transitions.SkipAsync(conn, descendants, now, ct);
+        await Transitions.UpdateWorkflowAsync(conn, workflowId, FinishedCounts.For(WorkRequestState.Cancelled) + FinishedCounts.For(WorkRequestState.Skipped, skipped), now, ct);
+        await tx.CommitAsync(ct);
+        return new(ActionStatus.Done, new(1 + skipped, skipped > 0
+            ? $"work request {id} cancelled; {skipped} dependent work request(s) skipped"
+            : $"work request {id} cancelled"));
+    }
+
+    public async Task<ActionResult> CancelWorkflowAsync(long workflowId, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (!await WorkflowExistsAsync(conn, workflowId, ct))
+        {
+            return new(ActionStatus.NotFound, new(0, $"workflow {workflowId} does not exist"));
+        }
+        var waiting = new List<long>();
+        var running = new List<long>();
+        await using (var cmd = new NpgsqlCommand(LockUnfinishedOfWorkflowSql, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                (reader.GetString(1) == WorkRequestState.Running ? running : waiting).Add(reader.GetInt64(0));
+            }
+        }
+        var cancelled = waiting.Count > 0 ? await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", waiting.ToArray()), ("now", now)) : 0;
+        var marked = running.Count > 0 ? await ExecuteAsync(conn, MarkCancelSql, ct, ("ids", running.ToArray())) : 0;
+        await Transitions.UpdateWorkflowAsync(conn, workflowId, FinishedCounts.For(WorkRequestState.Cancelled, cancelled), now, ct);
+        await tx.CommitAsync(ct);
+        var message = cancelled + running.Count == 0
+            ? $"workflow {workflowId} has nothing left to cancel"
+            : $"workflow {workflowId}: {cancelled} work request(s) cancelled, {running.Count} running one(s) will be stopped at their worker's next heartbeat";
+        return new(ActionStatus.Done, new(cancelled + marked, message));
+    }
+
+    /// <summary>Re-runs every failed, skipped or cancelled job of the workflow; what succeeded is kept.</summary>
+    public Task<ActionResult> RetryWorkflowAsync(long workflowId, CancellationToken ct) => RetryAsync(workflowId, root: null, ct);
+
+    /// <summary>Re-runs one failed, skipped or cancelled work request and the dependents it had caused to be skipped.</summary>
+    public async Task<ActionResult> RetryWorkRequestAsync(long id, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var (state, workflowId) = await ReadStateAsync(conn, id, ct);
+        return state is null
+            ? new(ActionStatus.NotFound, new(0, $"work request {id} does not exist"))
+            : await RetryAsync(workflowId, id, ct);
+    }
+
+    private async Task<ActionResult> RetryAsync(long workflowId, long? root, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (!await WorkflowExistsAsync(conn, workflowId, ct))
+        {
+            return new(ActionStatus.NotFound, new(0, $"workflow {workflowId} does not exist"));
+        }
+        // Final rows change only through retry, so locking them first makes the graph read below stable.
+        await using (var lockCmd = new NpgsqlCommand(LockRetryableOfWorkflowSql, conn))
+        {
+            lockCmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
+            await using var reader = await lockCmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+            }
+        }
+        var graph = await ReadGraphAsync(conn, workflowId, ct);
+        var plan = RetryPlan(graph, root);
+        if (plan.Error is not null)
+        {
+            return new(ActionStatus.Conflict, new(0, plan.Error));
+        }
+        if (plan.Reopen.Count == 0)
+        {
+            return new(ActionStatus.Done, new(0, $"workflow {workflowId} has no failed, skipped or cancelled work to retry"));
+        }
+        var now = time.GetUtcNow();
+        await ExecuteAsync(conn, ReopenSql, ct, ("ids", plan.Reopen.Select(r => r.Id).ToArray()), ("unmet", plan.Reopen.Select(r => r.Unmet).ToArray()));
+        await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId));
+        var pending = plan.Reopen.Count(r => r.Unmet == 0);
+        if (pending > 0)
+        {
+            await Transitions.NotifyWorkAvailableAsync(conn, ct);
+        }
+        await tx.CommitAsync(ct);
+        if (pending > 0)
+        {
+            signal.Pulse();
+        }
+        return new(ActionStatus.Done, new(plan.Reopen.Count, $"{plan.Reopen.Count} work request(s) will run again ({pending} ready now); succeeded work is kept"));
+    }
+
+    private sealed record Node(long Id, string State, string Name, long[] Needs);
+
+    /// <summary>
+    /// Chooses what to reopen, walking in id order (which is dependency order): a job is
+    /// reopened if it is failed, skipped or cancelled, is the root or below a reopened job
+    /// (for a single retry), and has no dependency that stays failed.
+    /// </summary>
+    private static (List<(long Id, int Unmet)> Reopen, string? Error) RetryPlan(List<Node> graph, long? root)
+    {
+        var byId = graph.ToDictionary(n => n.Id);
+        if (root is { } r)
+        {
+            var state = byId[r].State;
+            if (!(WorkRequestState.IsFinal(state) && state != WorkRequestState.Succeeded))
+            {
+                return ([], $"work request {r} is {state}; only failed, skipped or cancelled work can be retried");
+            }
+        }
+        var reopened = new HashSet<long>();
+        var result = new List<(long, int)>();
+        foreach (var node in graph)
+        {
+            var retryable = WorkRequestState.IsFinal(node.State) && node.State != WorkRequestState.Succeeded;
+            if (!retryable || (root is not null && node.Id != root && !node.Needs.Any(reopened.Contains)))
+            {
+                continue;
+            }
+            var blocking = node.Needs.Select(n => byId[n]).FirstOrDefault(d =>
+                WorkRequestState.IsFinal(d.State) && d.State != WorkRequestState.Succeeded && !reopened.Contains(d.Id));
+            if (blocking is not null)
+            {
+                if (node.Id == root)
+                {
+                    return ([], $"work request {node.Id} needs '{blocking.Name}' ({blocking.Id}), which is {blocking.State}; retry that one or the whole workflow");
+                }
+                continue;
+            }
+            reopened.Add(node.Id);
+            result.Add((node.Id, node.Needs.Count(n => reopened.Contains(n) || byId[n].State != WorkRequestState.Succeeded)));
+        }
+        return (result, null);
+    }
+
+    private static async Task<List<Node>> ReadGraphAsync(NpgsqlConnection conn, long workflowId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(GraphOfWorkflowSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
+        var nodes = new List<Node>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            nodes.Add(new Node(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<long[]>(3)));
+        }
+        return nodes;
+    }
+
+    private static async Task<(string? State, long WorkflowId)> ReadStateAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(ReadStateSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct) ? (reader.GetString(0), reader.GetInt64(1)) : (null, 0);
+    }
+
+    private static async Task<bool> WorkflowExistsAsync(NpgsqlConnection conn, long workflowId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT 1 FROM workflows WHERE id = @id", conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", workflowId));
+        return await cmd.ExecuteScalarAsync(ct) is not null;
+    }
+
+    private static async Task<int> ExecuteAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params (string Name, object Value)[] parameters)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

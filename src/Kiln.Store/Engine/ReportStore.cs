@@ -1,0 +1,262 @@
+using Kiln.Contracts;
+using Kiln.Core;
+using Npgsql;
+
+namespace Kiln.Store.Engine;
+
+/// <summary>How an attempt ended, as reported (by a worker) or observed (by the reaper).</summary>
+public enum AttemptEnd
+{
+    /// <summary>The task exited 0.</summary>
+    Succeeded,
+    /// <summary>The task itself failed (non-zero exit); retried only if the job says so.</summary>
+    Failed,
+    /// <summary>The task was stopped because cancellation was requested.</summary>
+    Cancelled,
+    /// <summary>The worker could not run it (infrastructure error); retried automatically.</summary>
+    Error,
+    /// <summary>The lease expired: the worker vanished. Retried automatically.</summary>
+    Lost,
+    /// <summary>The attempt outlived its timeout. Retried automatically.</summary>
+    TimedOut,
+}
+
+public enum ReportStatus { Recorded, Repeated, NotFound, LeaseNotHeld, LeaseExpired }
+
+/// <summary>The answer to a report: what was recorded, or why the report was refused.</summary>
+public sealed record ReportResult(ReportStatus Status, ReportResponse? Response, string? Problem);
+
+/// <summary>
+/// Ends attempts: worker completions and failures, and the lease reaper's verdicts. Every
+/// report is fenced by the lease token (a worker that lost its lease cannot overwrite the
+/// next attempt), idempotent (a repeat finds the attempt row it wrote and gets the same
+/// answer), and committed at most once per attempt.
+/// </summary>
+public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, WorkSignal signal)
+{
+    private const string ReadSql = """
+        SELECT state, workflow_id, attempt, worker_id, lease_token, lease_expires_at, deadline_at, started_at,
+               cancel_requested, retry_on_failure, max_attempts, retry_base, backoff_seconds,
+               ARRAY(SELECT work_request_id FROM dependencies WHERE depends_on_id = w.id)
+        FROM work_requests w WHERE id = @id
+        """;
+
+    private const string RecordedSql = """
+        SELECT a.attempt, a.outcome, w.state FROM attempts a JOIN work_requests w ON w.id = a.work_request_id
+        WHERE a.lease_token = @token AND a.work_request_id = @id
+        """;
+
+    /// <summary>
+    /// Ends the attempt only if it is still the one the caller means: same lease token,
+    /// still running, and (for a worker) the lease not yet expired or (for the reaper) expired.
+    /// </summary>
+    private const string EndSql = """
+        UPDATE work_requests SET
+            state = @state,
+            lease_token = NULL, lease_expires_at = NULL, deadline_at = NULL,
+            not_before = @not_before,
+            finished_at = CASE WHEN @state IN ('pending') THEN NULL ELSE @now END
+        WHERE id = @id AND state = 'running' AND lease_token = @token
+          AND CASE WHEN @reaper THEN lease_expires_at < @now OR deadline_at < @now ELSE lease_expires_at >= @now END
+        """;
+
+    private const string ExpiredSql = """
+        SELECT id, lease_token, deadline_at < @now FROM work_requests
+        WHERE state = 'running' AND (lease_expires_at < @now OR deadline_at < @now)
+        ORDER BY id LIMIT @limit
+        """;
+
+    public Task<ReportResult> CompleteAsync(long id, Guid token, AttemptEnd end, int? exitCode, string? message, CancellationToken ct) =>
+        EndAttemptAsync(id, token, end, exitCode, message, reaper: false, ct);
+
+    /// <summary>
+    /// Requeues or fails every attempt whose lease or deadline has passed, in batches.
+    /// Runs under leadership, but is safe to run twice: each end is fenced like a worker's.
+    /// </summary>
+    /// <returns>How many attempts were ended.</returns>
+    public async Task<int> ReapExpiredAsync(int batchSize, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var expired = new List<(long Id, Guid Token, bool TimedOut)>();
+        await using (var cmd = dataSource.CreateCommand(ExpiredSql))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            cmd.Parameters.Add(new NpgsqlParameter<int>("limit", batchSize));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                expired.Add((reader.GetInt64(0), reader.GetGuid(1), !reader.IsDBNull(2) && reader.GetBoolean(2)));
+            }
+        }
+        var ended = 0;
+        foreach (var (id, token, timedOut) in expired)
+        {
+            var end = timedOut ? AttemptEnd.TimedOut : AttemptEnd.Lost;
+            var message = timedOut ? "the attempt ran past the job's timeout" : "the worker stopped renewing its lease";
+            var result = await EndAttemptAsync(id, token, end, null, message, reaper: true, ct);
+            ended += result.Status == ReportStatus.Recorded ? 1 : 0;
+        }
+        return ended;
+    }
+
+    private async Task<ReportResult> EndAttemptAsync(
+        long id, Guid token, AttemptEnd end, int? exitCode, string? message, bool reaper, CancellationToken ct)
+    {
+        // A concurrent transition (the reaper, a cancel) can change the row between the read
+        // and the fenced update; then read again and decide afresh. Twice is plenty in practice.
+        for (var round = 0; ; round++)
+        {
+            var result = await TryEndAttemptAsync(id, token, end, exitCode, message, reaper, ct);
+            if (result is not null)
+            {
+                return result;
+            }
+            if (round == 5)
+            {
+                throw new InvalidOperationException($"work request {id} kept changing while its attempt was being ended");
+            }
+        }
+    }
+
+    private async Task<ReportResult?> TryEndAttemptAsync(
+        long id, Guid token, AttemptEnd end, int? exitCode, string? message, bool reaper, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        Row? row = null;
+        await using (var read = new NpgsqlCommand(ReadSql, conn))
+        {
+            read.Parameters.Add(new NpgsqlParameter<long>("id", id));
+            await using var reader = await read.ExecuteReaderAsync(ct);
+            if (await reader.ReadAsync(ct))
+            {
+                row = new Row(
+                    reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2),
+                    reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                    reader.IsDBNull(4) ? null : reader.GetGuid(4),
+                    reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
+                    reader.IsDBNull(7) ? now : reader.GetFieldValue<DateTimeOffset>(7),
+                    reader.GetBoolean(8), reader.GetBoolean(9), reader.GetInt32(10), reader.GetInt32(11), reader.GetInt32(12),
+                    reader.GetFieldValue<long[]>(13));
+            }
+        }
+        if (row is null)
+        {
+            return new(ReportStatus.NotFound, null, $"work request {id} does not exist");
+        }
+        if (row.State != WorkRequestState.Running || row.LeaseToken != token)
+        {
+            return await RepeatedOrRefusedAsync(conn, id, token, row, ct);
+        }
+        if (!reaper && row.LeaseExpiresAt < now)
+        {
+            return new(ReportStatus.LeaseExpired, null,
+                $"the lease on work request {id} (attempt {row.Attempt}) expired at {row.LeaseExpiresAt:u}; the result is refused and the work will be retried");
+        }
+
+        var (outcome, next) = Decide(row, end);
+        var notBefore = next == WorkRequestState.Pending
+            ? now + RetryBackoff.Delay(row.Attempt - row.RetryBase, row.BackoffSeconds, Random.Shared.NextDouble())
+            : (DateTimeOffset?)null;
+
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var descendants = WorkRequestState.IsFinal(next) && next != WorkRequestState.Succeeded
+            ? await Transitions.DescendantsAsync(conn, id, ct)
+            : [];
+        IEnumerable<long> changing = next == WorkRequestState.Succeeded ? row.Dependents : descendants;
+        await Transitions.LockAscendingAsync(conn, [id, .. changing], ct);
+        await using (var update = new NpgsqlCommand(EndSql, conn))
+        {
+            update.Parameters.Add(new NpgsqlParameter<long>("id", id));
+            update.Parameters.Add(new NpgsqlParameter<Guid>("token", token));
+            update.Parameters.Add(new NpgsqlParameter<string>("state", next));
+            update.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("not_before", notBefore));
+            update.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            update.Parameters.Add(new NpgsqlParameter<bool>("reaper", reaper));
+            if (await update.ExecuteNonQueryAsync(ct) == 0)
+            {
+                await tx.RollbackAsync(ct);
+                return null;
+            }
+        }
+
+        var attempt = new RunningAttempt(id, row.WorkflowId, row.Attempt, row.WorkerId, token, row.StartedAt);
+        await Transitions.RecordAttemptAsync(conn, attempt, outcome, exitCode, message, now, ct);
+        var released = 0;
+        var skipped = 0;
+        if (next == WorkRequestState.Succeeded)
+        {
+            released = await Transitions.ReleaseDependentsAsync(conn, id, ct);
+        }
+        else if (WorkRequestState.IsFinal(next))
+        {
+            skipped = await Transitions.SkipAsync(conn, descendants, now, ct);
+        }
+        await Transitions.UpdateWorkflowAsync(conn, row.WorkflowId,
+            FinishedCounts.For(next) + FinishedCounts.For(WorkRequestState.Skipped, skipped), now, ct);
+        var wake = released > 0 || next == WorkRequestState.Pending;
+        if (wake)
+        {
+            await Transitions.NotifyWorkAvailableAsync(conn, ct);
+        }
+        await tx.CommitAsync(ct);
+        if (wake)
+        {
+            signal.Pulse();
+        }
+        return new(ReportStatus.Recorded, new ReportResponse(id, next, row.Attempt, outcome), null);
+    }
+
+    /// <summary>The token is not the running attempt's: either a repeat of a recorded report, or a stale worker.</summary>
+    private static async Task<ReportResult> RepeatedOrRefusedAsync(NpgsqlConnection conn, long id, Guid token, Row row, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(RecordedSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<Guid>("token", token));
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        if (await reader.ReadAsync(ct))
+        {
+            var attempt = reader.GetInt32(0);
+            var outcome = reader.GetString(1);
+            // Lost and timed-out attempts were ended by the reaper, not by this worker: its
+            // report arrives too late to count.
+            if (outcome is AttemptOutcome.Lost or AttemptOutcome.TimedOut)
+            {
+                return new(ReportStatus.LeaseExpired, null,
+                    $"attempt {attempt} of work request {id} was already ended as '{outcome}' after its lease expired; the result is refused (the work request is now {row.State})");
+            }
+            return new(ReportStatus.Repeated, new ReportResponse(id, reader.GetString(2), attempt, outcome), null);
+        }
+        return new(ReportStatus.LeaseNotHeld, null,
+            $"this lease does not hold work request {id}: it is {row.State}" + (row.State == WorkRequestState.Running ? $" as attempt {row.Attempt} under another lease" : ""));
+    }
+
+    /// <summary>The retry rules: infrastructure trouble retries automatically, a task's own failure only when the job asks.</summary>
+    private static (string Outcome, string NextState) Decide(Row row, AttemptEnd end)
+    {
+        var budgetLeft = row.Attempt < row.RetryBase + row.MaxAttempts;
+        if (end == AttemptEnd.Cancelled && !row.CancelRequested)
+        {
+            // Nobody asked: a worker stopping its task (e.g. shutting down) is an infrastructure error.
+            end = AttemptEnd.Error;
+        }
+        return end switch
+        {
+            AttemptEnd.Succeeded => (AttemptOutcome.Succeeded, WorkRequestState.Succeeded),
+            AttemptEnd.Cancelled => (AttemptOutcome.Cancelled, WorkRequestState.Cancelled),
+            AttemptEnd.Failed => (AttemptOutcome.Failed,
+                row.CancelRequested ? WorkRequestState.Cancelled
+                : row.RetryOnFailure && budgetLeft ? WorkRequestState.Pending
+                : WorkRequestState.Failed),
+            _ => (end switch { AttemptEnd.Lost => AttemptOutcome.Lost, AttemptEnd.TimedOut => AttemptOutcome.TimedOut, _ => AttemptOutcome.Error },
+                row.CancelRequested ? WorkRequestState.Cancelled
+                : budgetLeft ? WorkRequestState.Pending
+                : WorkRequestState.Failed),
+        };
+    }
+
+    private sealed record Row(
+        string State, long WorkflowId, int Attempt, long? WorkerId, Guid? LeaseToken, DateTimeOffset? LeaseExpiresAt,
+        DateTimeOffset StartedAt, bool CancelRequested, bool RetryOnFailure, int MaxAttempts, int RetryBase, int BackoffSeconds,
+        long[] Dependents);
+}

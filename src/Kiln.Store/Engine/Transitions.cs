@@ -1,0 +1,191 @@
+using Kiln.Core;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Kiln.Store.Engine;
+
+/// <summary>
+/// The state changes that end or requeue an attempt, and their propagation through the
+/// graph. Every caller (worker reports, the lease reaper, cancellation) goes through here,
+/// so there is one locking protocol: the rows a transition changes — the work request and
+/// the dependents it releases or skips — are locked in ascending id order in one
+/// statement, then the workflow row last. Nothing else is locked, and no transaction waits
+/// on a row while holding a higher one, so completions cannot deadlock (Debusine's
+/// overlapping-lock deadlock) and no whole-workflow lock is needed.
+/// </summary>
+internal static class Transitions
+{
+    /// <summary>Locks rows in ascending id order; ORDER BY sits below the lock, so rows are locked as sorted.</summary>
+    private const string LockRowsSql = """
+        SELECT id FROM work_requests WHERE id = ANY(@ids) ORDER BY id FOR NO KEY UPDATE
+        """;
+
+    /// <summary>All non-final transitive dependents: what a failure or cancel must skip.</summary>
+    private const string DescendantsSql = """
+        WITH RECURSIVE below(id) AS (
+            SELECT work_request_id FROM dependencies WHERE depends_on_id = @id
+            UNION
+            SELECT d.work_request_id FROM dependencies d JOIN below b ON d.depends_on_id = b.id
+        )
+        SELECT w.id FROM below JOIN work_requests w USING (id)
+        WHERE w.state IN ('blocked', 'pending')
+        """;
+
+    /// <summary>
+    /// A success releases direct dependents: one fewer unmet dependency, pending at zero.
+    /// Only blocked rows change (a dependent already skipped or cancelled stays so).
+    /// </summary>
+    private const string ReleaseDependentsSql = """
+        UPDATE work_requests w
+        SET unmet_deps = w.unmet_deps - 1,
+            state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END
+        FROM dependencies d
+        WHERE d.depends_on_id = @id AND w.id = d.work_request_id AND w.state = 'blocked'
+        RETURNING w.state
+        """;
+
+    private const string SkipSql = """
+        UPDATE work_requests SET state = 'skipped', finished_at = @now
+        WHERE id = ANY(@ids) AND state IN ('blocked', 'pending')
+        """;
+
+    private const string InsertAttemptSql = """
+        INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message)
+        VALUES (@id, @attempt, @worker, @token, @started, @now, @outcome, @exit, @message)
+        """;
+
+    /// <summary>
+    /// Applies finished-count deltas; the workflow's state follows from its counters. Runs
+    /// only when some delta is non-zero (no no-op writes).
+    /// </summary>
+    private const string WorkflowCountersSql = """
+        UPDATE workflows SET
+            unfinished = unfinished - @finished,
+            succeeded = succeeded + @succeeded,
+            failed = failed + @failed,
+            skipped = skipped + @skipped,
+            cancelled = cancelled + @cancelled,
+            state = CASE
+                WHEN unfinished - @finished > 0 THEN 'running'
+                WHEN failed + @failed > 0 THEN 'failed'
+                WHEN cancelled + @cancelled > 0 OR skipped + @skipped > 0 THEN 'cancelled'
+                ELSE 'succeeded' END,
+            finished_at = CASE WHEN unfinished - @finished > 0 THEN NULL ELSE @now END
+        WHERE id = @workflow
+        """;
+
+    public static async Task LockAscendingAsync(NpgsqlConnection conn, IEnumerable<long> ids, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(LockRowsSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long[]>("ids", ids.Distinct().Order().ToArray()));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+        }
+    }
+
+    public static async Task<List<long>> DescendantsAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(DescendantsSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        var ids = new List<long>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+        return ids;
+    }
+
+    public static async Task RecordAttemptAsync(NpgsqlConnection conn, RunningAttempt run, string outcome, int? exitCode, string? message, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(InsertAttemptSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", run.WorkRequestId));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("attempt", run.Attempt));
+        cmd.Parameters.Add(new NpgsqlParameter("worker", NpgsqlDbType.Bigint) { Value = (object?)run.WorkerId ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter<Guid>("token", run.LeaseToken));
+        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("started", run.StartedAt));
+        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        cmd.Parameters.Add(new NpgsqlParameter<string>("outcome", outcome));
+        cmd.Parameters.Add(new NpgsqlParameter("exit", NpgsqlDbType.Integer) { Value = (object?)exitCode ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter("message", NpgsqlDbType.Text) { Value = (object?)Truncate(message, 4000) ?? DBNull.Value });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <returns>How many dependents became pending.</returns>
+    public static async Task<int> ReleaseDependentsAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(ReleaseDependentsSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        var released = 0;
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            if (reader.GetString(0) == WorkRequestState.Pending)
+            {
+                released++;
+            }
+        }
+        return released;
+    }
+
+    public static async Task<int> SkipAsync(NpgsqlConnection conn, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken ct)
+    {
+        if (ids.Count == 0)
+        {
+            return 0;
+        }
+        await using var cmd = new NpgsqlCommand(SkipSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long[]>("ids", ids.ToArray()));
+        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public static async Task UpdateWorkflowAsync(NpgsqlConnection conn, long workflowId, FinishedCounts delta, DateTimeOffset now, CancellationToken ct)
+    {
+        if (delta.IsZero)
+        {
+            return;
+        }
+        await using var cmd = new NpgsqlCommand(WorkflowCountersSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("finished", delta.Finished));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("succeeded", delta.Succeeded));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("failed", delta.Failed));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("skipped", delta.Skipped));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("cancelled", delta.Cancelled));
+        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Wakes long-polling claims on every replica; delivered by PostgreSQL only at commit.</summary>
+    public static async Task NotifyWorkAvailableAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{WorkSignal.Channel}', '')", conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static string? Truncate(string? s, int max) => s is null || s.Length <= max ? s : s[..max];
+}
+
+/// <summary>The attempt a transition ends, as read from the work request row.</summary>
+internal sealed record RunningAttempt(long WorkRequestId, long WorkflowId, int Attempt, long? WorkerId, Guid LeaseToken, DateTimeOffset StartedAt);
+
+/// <summary>Changes to a workflow's finished counters made by one transaction.</summary>
+internal readonly record struct FinishedCounts(int Succeeded, int Failed, int Skipped, int Cancelled)
+{
+    public int Finished => Succeeded + Failed + Skipped + Cancelled;
+    public bool IsZero => Finished == 0;
+
+    public static FinishedCounts For(string finalState, int count = 1) => finalState switch
+    {
+        WorkRequestState.Succeeded => new(count, 0, 0, 0),
+        WorkRequestState.Failed => new(0, count, 0, 0),
+        WorkRequestState.Skipped => new(0, 0, count, 0),
+        WorkRequestState.Cancelled => new(0, 0, 0, count),
+        _ => default,
+    };
+
+    public static FinishedCounts operator +(FinishedCounts a, FinishedCounts b) =>
+        new(a.Succeeded + b.Succeeded, a.Failed + b.Failed, a.Skipped + b.Skipped, a.Cancelled + b.Cancelled);
+}

@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Kiln.Contracts;
+using Kiln.Store.Engine;
+using Npgsql;
+
+namespace Kiln.Store.Workers;
+
+/// <summary>
+/// Worker registration and authentication. A worker registers with the farm's registration
+/// token and receives its own secret; only the secret's SHA-256 is stored. Authentication
+/// results are cached briefly so that claims and heartbeats do not each cost a lookup.
+/// </summary>
+public sealed class WorkerStore(NpgsqlDataSource dataSource, TimeProvider time)
+{
+    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    /// <summary>Re-registering a name (a restarted worker) updates its capabilities and rotates its secret.</summary>
+    private const string RegisterSql = """
+        INSERT INTO workers (name, secret_hash, architectures, tags, queues, slots, registered_at, last_seen_at)
+        VALUES (@name, @hash, @architectures, @tags, @queues, @slots, @now, @now)
+        ON CONFLICT (name) DO UPDATE SET
+            secret_hash = excluded.secret_hash, architectures = excluded.architectures, tags = excluded.tags,
+            queues = excluded.queues, slots = excluded.slots, registered_at = excluded.registered_at, last_seen_at = excluded.last_seen_at
+        RETURNING id
+        """;
+
+    private const string AuthenticateSql = """
+        SELECT id, name, architectures, tags, queues, slots FROM workers WHERE secret_hash = @hash
+        """;
+
+    private const string ListSql = """
+        SELECT k.id, k.name, k.architectures, k.tags, k.queues, k.slots,
+               (SELECT count(*) FROM work_requests w WHERE w.worker_id = k.id AND w.state = 'running'),
+               k.registered_at, k.last_seen_at
+        FROM workers k
+        WHERE (@after IS NULL OR k.id > @after)
+        ORDER BY k.id LIMIT @limit
+        """;
+
+    private readonly ConcurrentDictionary<string, (WorkerIdentity Worker, DateTimeOffset Until)> _cache = new();
+
+    public async Task<(long Id, string Secret)> RegisterAsync(RegisterWorkerRequest request, CancellationToken ct)
+    {
+        var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        await using var cmd = dataSource.CreateCommand(RegisterSql);
+        cmd.Parameters.Add(new NpgsqlParameter<string>("name", request.Name));
+        cmd.Parameters.Add(new NpgsqlParameter<byte[]>("hash", Hash(secret)));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("architectures", [.. request.Architectures ?? []]));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("tags", [.. request.Tags ?? []]));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("queues", [.. request.Queues is { Count: > 0 } q ? q : [Core.Names.DefaultQueue]]));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("slots", request.Slots));
+        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        var id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        // A rotated secret must stop working here at once (other replicas: within CacheFor).
+        foreach (var (key, entry) in _cache)
+        {
+            if (entry.Worker.Id == id)
+            {
+                _cache.TryRemove(key, out _);
+            }
+        }
+        return (id, secret);
+    }
+
+    public async Task<WorkerIdentity?> AuthenticateAsync(string secret, CancellationToken ct)
+    {
+        var key = Convert.ToHexString(Hash(secret));
+        var now = time.GetUtcNow();
+        if (_cache.TryGetValue(key, out var cached) && cached.Until > now)
+        {
+            return cached.Worker;
+        }
+        await using var cmd = dataSource.CreateCommand(AuthenticateSql);
+        cmd.Parameters.Add(new NpgsqlParameter<byte[]>("hash", Hash(secret)));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            _cache.TryRemove(key, out _);
+            return null;
+        }
+        var worker = new WorkerIdentity(reader.GetInt64(0), reader.GetString(1), reader.GetFieldValue<string[]>(2),
+            reader.GetFieldValue<string[]>(3), reader.GetFieldValue<string[]>(4), reader.GetInt32(5));
+        _cache[key] = (worker, now + CacheFor);
+        return worker;
+    }
+
+    public async Task<Page<WorkerView>> ListAsync(long? after, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(ListSql);
+        cmd.Parameters.Add(new NpgsqlParameter("after", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)after ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", limit + 1));
+        var items = new List<WorkerView>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            items.Add(new WorkerView(reader.GetInt64(0), reader.GetString(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3),
+                reader.GetFieldValue<string[]>(4), reader.GetInt32(5), (int)reader.GetInt64(6), reader.GetFieldValue<DateTimeOffset>(7), reader.GetFieldValue<DateTimeOffset>(8)));
+        }
+        return items.Count > limit
+            ? new Page<WorkerView>(items.Take(limit).ToList(), items[limit - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            : new Page<WorkerView>(items, null);
+    }
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+}
