@@ -89,16 +89,19 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             foreach (var combo in combos)
             {
                 var request = BuildRequest(errors, jobName, job, doc.Defaults, combo, needs);
-                if (request is not null)
+                if (request is null)
                 {
-                    indexes.Add(planned.Count);
-                    planned.Add(request);
+                    // The other combinations would repeat the same complaints.
+                    break;
                 }
+                indexes.Add(planned.Count);
+                planned.Add(request);
             }
             indexesByJob[jobName] = indexes;
         }
 
-        return errors.Count > 0 ? (null, errors) : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned), []);
+        // A bad field of a matrix job is reported once, not once per combination.
+        return errors.Count > 0 ? (null, errors.Distinct().ToList()) : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned), []);
     }
 
     private void CheckIdentifier(List<ValidationError> errors, string field, string value)
@@ -276,13 +279,15 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             env.TryAdd($"KILN_MATRIX_{axis.ToUpperInvariant().Replace('-', '_').Replace('.', '_')}", value);
         }
 
-        var requires = job.Requires ?? defaults?.Requires;
-        var architecture = requires?.Architecture is { } a ? Substitute(a, "requires.architecture") : null;
+        // Defaults apply field by field: a job that sets only its tags keeps the default architecture.
+        var requires = job.Requires;
+        var requiredArchitecture = requires?.Architecture ?? defaults?.Requires?.Architecture;
+        var architecture = requiredArchitecture is { } a ? Substitute(a, "requires.architecture") : null;
         if (architecture is not null && !Names.Identifier().IsMatch(architecture))
         {
             errors.Add(new($"{field}.requires.architecture", $"'{Truncate(architecture)}' is not an architecture name"));
         }
-        var tags = (requires?.Tags ?? []).Select(t => Substitute(t ?? "", "requires.tags")).Distinct().Order(StringComparer.Ordinal).ToList();
+        var tags = (requires?.Tags ?? defaults?.Requires?.Tags ?? []).Select(t => Substitute(t ?? "", "requires.tags")).Distinct().Order(StringComparer.Ordinal).ToList();
         if (tags.Count > limits.MaxTags || tags.Any(t => !Names.Identifier().IsMatch(t)))
         {
             errors.Add(new($"{field}.requires.tags", $"at most {limits.MaxTags} tags, each a name"));
@@ -298,19 +303,19 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             errors.Add(new($"{field}.timeout", $"must be 1 to {limits.MaxTimeoutSeconds} seconds"));
         }
-        var retry = job.Retry ?? defaults?.Retry;
-        var maxAttempts = retry?.MaxAttempts ?? 3;
+        var retry = job.Retry;
+        var maxAttempts = retry?.MaxAttempts ?? defaults?.Retry?.MaxAttempts ?? 3;
         if (maxAttempts < 1 || maxAttempts > limits.MaxAttempts)
         {
             errors.Add(new($"{field}.retry.maxAttempts", $"must be 1 to {limits.MaxAttempts}"));
         }
-        var backoff = retry?.BackoffSeconds ?? 10;
+        var backoff = retry?.BackoffSeconds ?? defaults?.Retry?.BackoffSeconds ?? 10;
         if (backoff is < 0 or > 3600)
         {
             errors.Add(new($"{field}.retry.backoffSeconds", "must be 0 to 3600"));
         }
         var priority = job.Priority ?? 0;
-        if (Math.Abs(priority) > limits.MaxPriority)
+        if (priority < -limits.MaxPriority || priority > limits.MaxPriority)
         {
             errors.Add(new($"{field}.priority", $"must be between -{limits.MaxPriority} and {limits.MaxPriority}"));
         }
@@ -335,7 +340,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         var name = combo.Count == 0 ? jobName : $"{jobName}[{string.Join(',', combo.Values)}]";
         return new PlannedWorkRequest(
             name, jobName, run, env, outputs, architecture, tags, queue, timeout, maxAttempts,
-            retry?.OnFailure ?? false, backoff, priority, needs);
+            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority, needs);
     }
 
     private static bool IsSafeRelativeGlob(string? glob) =>
