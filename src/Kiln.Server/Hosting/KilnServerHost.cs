@@ -1,7 +1,9 @@
 using Kiln.Server.Api;
 using Kiln.Server.Duties;
+using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
 using Kiln.Store.Engine;
+using Kiln.Store.Logs;
 using Kiln.Store.Settings;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
@@ -97,6 +99,10 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<GraphActions>();
             services.AddSingleton<WorkerStore>();
             services.AddSingleton<LeaderLock>();
+            services.AddSingleton(new LogStore(Path.Combine(options.DataDirectory, "logs")));
+            services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(options.DataDirectory, "artifacts")));
+            services.AddSingleton<ArtifactStore>();
+            services.AddSingleton<AttemptLeases>();
             services.AddSingleton(new Core.WorkflowPlanner(new Core.WorkflowLimits { MaxDocumentBytes = options.MaxDocumentBytes }));
             services.AddHostedService<WorkSignalListener>();
             services.AddHostedService<DutyRunner>();
@@ -113,6 +119,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapWorkflowsApi();
             app.MapWorkRequestsApi();
             app.MapWorkersApi();
+            app.MapLogsApi();
+            app.MapArtifactsApi();
             await app.StartAsync(ct);
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -32,4 +32,10 @@ public sealed record KilnServerOptions
 
     /// <summary>Largest workflow document accepted.</summary>
     public int MaxDocumentBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Largest artifact accepted (default 4 GiB); a bigger upload is refused with 413.</summary>
+    public long MaxArtifactBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Largest log kept per attempt (default 1 GiB); output past it is dropped and the worker says so.</summary>
+    public long MaxLogBytes { get; init; } = 1024L * 1024 * 1024;
 }
