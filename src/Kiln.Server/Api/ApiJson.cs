@@ -57,13 +57,28 @@ public static class ApiJson
         catch (JsonException e)
         {
             var field = (e.Path ?? "").TrimStart('$').TrimStart('.');
-            return (null, ApiProblems.Invalid(field, $"invalid JSON{(field.Length > 0 ? $" at '{field}'" : "")}: {FirstSentence(e.Message)}"));
+            return (null, ApiProblems.Invalid(field, Explain(e, field)));
         }
     }
 
-    private static string FirstSentence(string message)
+    /// <summary>System.Text.Json's messages name .NET types; say it in the document's terms instead.</summary>
+    private static string Explain(JsonException e, string field)
     {
-        var cut = message.IndexOf(". Path:", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
+        var where = field.Length > 0 ? $" at '{field}'" : "";
+        var message = e.Message;
+        if (message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
+        {
+            return $"unknown property{where}; check its spelling against the documented fields";
+        }
+        if (message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"duplicate property{where}; each name may appear once";
+        }
+        if (message.Contains("could not be converted", StringComparison.Ordinal))
+        {
+            return $"wrong type of value{where}";
+        }
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return $"invalid JSON{where}: {(cut > 0 ? message[..cut] : message)}";
     }
 }

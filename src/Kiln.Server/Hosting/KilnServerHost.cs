@@ -49,7 +49,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Urls);
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxDocumentBytes + (64 * 1024));
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 2L * options.MaxDocumentBytes);
         builder.Logging.ClearProviders();
         if (logging is not null)
         {
