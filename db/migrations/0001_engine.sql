@@ -18,6 +18,8 @@ CREATE TABLE workflows (
     project_id      bigint NOT NULL REFERENCES projects (id),
     name            text NOT NULL,
     idempotency_key text,
+    -- What caused it (manual, pull-request, push, scheduled, mass-rebuild): sets a priority class.
+    trigger         text NOT NULL DEFAULT 'manual',
     state           text NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled')),
     -- Counters kept current by every transition that finishes (or un-finishes, on retry) a
     -- work request, so the workflow's state never needs a scan of its requests.
@@ -59,7 +61,13 @@ CREATE TABLE work_requests (
     queue           text NOT NULL,
     architecture    text,
     tags            text[] NOT NULL,
+    -- Effective priority: project base + workflow + job + trigger class, fixed at submission.
     priority        integer NOT NULL,
+    -- Order within a project's queue, set whenever the row becomes pending:
+    -- priority − (seconds since epoch when queued) / aging interval. Comparing two rows'
+    -- ranks equals comparing their priorities aged to the same instant, so aging needs no
+    -- periodic rewrite and the claim reads it straight from an index.
+    claim_rank      double precision,
     -- The task (the 'command' kind): script, environment, output globs.
     run             text NOT NULL,
     env             jsonb NOT NULL,
@@ -90,8 +98,12 @@ CREATE TABLE work_requests (
 );
 
 -- The claim's index: only pending rows are in it, so it stays small however much history
--- the table holds, and it is ordered the way the claim reads it.
-CREATE INDEX work_requests_claimable ON work_requests (queue, priority DESC, id) WHERE state = 'pending';
+-- the table holds, and it is ordered the way the claim reads it: per project (fair share
+-- picks the project), per queue (a flood in one queue never lengthens another's scan),
+-- then by aged priority.
+CREATE INDEX work_requests_claimable ON work_requests (project_id, queue, claim_rank DESC, id) WHERE state = 'pending';
+-- Running work per queue and project: what fair share compares against weights and caps.
+CREATE INDEX work_requests_running ON work_requests (queue, project_id) WHERE state = 'running';
 -- The reaper's index: only running rows, by lease expiry.
 CREATE INDEX work_requests_leases ON work_requests (lease_expires_at) WHERE state = 'running';
 CREATE INDEX work_requests_workflow ON work_requests (workflow_id, id);

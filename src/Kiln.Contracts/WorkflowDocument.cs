@@ -17,6 +17,12 @@ public sealed record WorkflowDocument
     /// <summary>Repeating a submission with the same key in the same project returns the existing workflow.</summary>
     public string? IdempotencyKey { get; init; }
 
+    /// <summary>What caused the workflow: manual, pull-request, push, scheduled or mass-rebuild. Sets a priority class.</summary>
+    public string? Trigger { get; init; }
+
+    /// <summary>Adjusts every job's priority relative to the project's base priority.</summary>
+    public int? Priority { get; init; }
+
     /// <summary>Values applied to every job that does not set its own.</summary>
     public JobDefaults? Defaults { get; init; }
 

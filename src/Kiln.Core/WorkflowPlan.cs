@@ -5,12 +5,14 @@ public sealed record WorkflowPlan(
     string Name,
     string Project,
     string? IdempotencyKey,
-    IReadOnlyList<PlannedWorkRequest> WorkRequests)
+    IReadOnlyList<PlannedWorkRequest> WorkRequests,
+    string Trigger = FairShare.DefaultTrigger)
 {
     public int EdgeCount => WorkRequests.Sum(w => w.Needs.Count);
 }
 
-/// <summary>One work request to create. <see cref="Needs"/> holds indexes into the plan, all smaller than its own.</summary>
+/// <summary>One work request to create. <see cref="Needs"/> holds indexes into the plan, all smaller than its own.
+/// <see cref="Priority"/> is workflow + job + trigger class; the project's base is added when stored.</summary>
 public sealed record PlannedWorkRequest(
     string Name,
     string JobName,

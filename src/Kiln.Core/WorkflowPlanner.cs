@@ -34,6 +34,16 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             errors.Add(new("idempotencyKey", "must be 1 to 200 characters"));
         }
+        var trigger = doc.Trigger ?? FairShare.DefaultTrigger;
+        if (!FairShare.TriggerPriority.TryGetValue(trigger, out var triggerPriority))
+        {
+            errors.Add(new("trigger", $"'{Truncate(trigger)}' is not a trigger; use one of {string.Join(", ", FairShare.TriggerPriority.Keys)}"));
+        }
+        var workflowPriority = doc.Priority ?? 0;
+        if (workflowPriority < -limits.MaxPriority || workflowPriority > limits.MaxPriority)
+        {
+            errors.Add(new("priority", $"must be between -{limits.MaxPriority} and {limits.MaxPriority}"));
+        }
         if (doc.Jobs is null || doc.Jobs.Count == 0)
         {
             errors.Add(new("jobs", "a workflow needs at least one job"));
@@ -88,7 +98,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             var indexes = new List<int>(combos.Count);
             foreach (var combo in combos)
             {
-                var request = BuildRequest(errors, jobName, job, doc.Defaults, combo, needs);
+                var request = BuildRequest(errors, jobName, job, doc.Defaults, combo, needs, workflowPriority + triggerPriority);
                 if (request is null)
                 {
                     // The other combinations would repeat the same complaints.
@@ -101,7 +111,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         }
 
         // A bad field of a matrix job is reported once, not once per combination.
-        return errors.Count > 0 ? (null, errors.Distinct().ToList()) : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned), []);
+        return errors.Count > 0 ? (null, errors.Distinct().ToList()) : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger), []);
     }
 
     private void CheckIdentifier(List<ValidationError> errors, string field, string value)
@@ -224,7 +234,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
 
     private PlannedWorkRequest? BuildRequest(
         List<ValidationError> errors, string jobName, JobDocument job, JobDefaults? defaults,
-        Dictionary<string, string> combo, List<int> needs)
+        Dictionary<string, string> combo, List<int> needs, int inheritedPriority)
     {
         var field = $"jobs.{jobName}";
         var before = errors.Count;
@@ -340,7 +350,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         var name = combo.Count == 0 ? jobName : $"{jobName}[{string.Join(',', combo.Values)}]";
         return new PlannedWorkRequest(
             name, jobName, run, env, outputs, architecture, tags, queue, timeout, maxAttempts,
-            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority, needs);
+            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs);
     }
 
     private static bool IsSafeRelativeGlob(string? glob) =>

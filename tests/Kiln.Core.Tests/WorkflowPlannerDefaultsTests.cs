@@ -28,7 +28,8 @@ public sealed class WorkflowPlannerDefaultsTests
         Assert.Equal(3, request.MaxAttempts);
         Assert.False(request.RetryOnFailure);
         Assert.Equal(10, request.BackoffSeconds);
-        Assert.Equal(0, request.Priority);
+        Assert.Equal("manual", plan.Trigger);
+        Assert.Equal(FairShare.TriggerPriority["manual"], request.Priority);
         Assert.Null(request.Architecture);
         Assert.Empty(request.Tags);
         Assert.Empty(request.Env);

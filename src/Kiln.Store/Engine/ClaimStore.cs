@@ -15,24 +15,50 @@ public sealed record WorkerIdentity(long Id, string Name, string[] Architectures
 public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
     /// <summary>
-    /// One atomic statement: pick up to @slots pending rows the worker can run, skipping
-    /// rows another claim has locked (never waiting on them), and start an attempt on each.
-    /// The subquery reads the partial index of pending rows in (queue, priority, id) order.
+    /// One atomic statement per queue. Fair share (see <see cref="Core.FairShare"/>): projects
+    /// are visited in order of running ÷ weight in this queue, and each contributes its
+    /// best few eligible rows, read from the pending index in aged-priority order; the nested
+    /// loop stops once enough candidates are found, so a claim never scans all pending rows.
+    /// Candidates are ranked as if each slot were handed out in turn (a project's n-th row
+    /// counts as n−1 more running), and locked with SKIP LOCKED: a row another claim holds is
+    /// passed over, never waited for, and a row another claim just took fails the re-check.
     /// </summary>
     private const string ClaimSql = """
-        WITH candidates AS (
-            SELECT id FROM work_requests
-            WHERE state = 'pending'
-              AND queue = ANY(@queues)
-              -- unset architecture means any; otherwise the worker must build for it
-              AND (architecture IS NULL OR architecture = ANY(@architectures))
-              -- every required tag must be offered
-              AND tags <@ @tags
-              -- retry backoff: not before its time
-              AND (not_before IS NULL OR not_before <= @now)
-            ORDER BY priority DESC, id
+        WITH running AS (
+            -- one row per busy slot in this queue, from a partial index
+            SELECT project_id, count(*)::int AS n FROM work_requests
+            WHERE state = 'running' AND queue = @queue
+            GROUP BY project_id
+        ), fair_order AS (
+            SELECT p.id, p.weight, p.max_running, coalesce(r.n, 0) AS running
+            FROM projects p LEFT JOIN running r ON r.project_id = p.id
+            -- a project at its cap gets nothing until one of its slots frees up
+            WHERE p.max_running IS NULL OR coalesce(r.n, 0) < p.max_running
+            ORDER BY coalesce(r.n, 0)::float8 / p.weight, p.id
+        ), candidates AS (
+            SELECT c.id, c.claim_rank, f.running, f.weight, c.nth
+            FROM fair_order f
+            CROSS JOIN LATERAL (
+                SELECT w.id, w.claim_rank, row_number() OVER (ORDER BY w.claim_rank DESC, w.id) AS nth
+                FROM work_requests w
+                WHERE w.state = 'pending' AND w.project_id = f.id AND w.queue = @queue
+                  -- unset architecture means any; otherwise the worker must build for it
+                  AND (w.architecture IS NULL OR w.architecture = ANY(@architectures))
+                  -- every required tag must be offered
+                  AND w.tags <@ @tags
+                  -- retry backoff: not before its time
+                  AND (w.not_before IS NULL OR w.not_before <= @now)
+                ORDER BY w.claim_rank DESC, w.id
+                LIMIT @slots
+            ) c
+            WHERE f.max_running IS NULL OR f.running + c.nth <= f.max_running
+            LIMIT @slots * 4
+        ), chosen AS (
+            SELECT w.id FROM work_requests w JOIN candidates c ON c.id = w.id
+            WHERE w.state = 'pending'
+            ORDER BY (c.running + c.nth - 1)::float8 / c.weight, c.claim_rank DESC, c.id
             LIMIT @slots
-            FOR UPDATE SKIP LOCKED
+            FOR UPDATE OF w SKIP LOCKED
         )
         UPDATE work_requests w SET
             state = 'running',
@@ -42,8 +68,9 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             lease_expires_at = @now + @lease,
             deadline_at = @now + make_interval(secs => w.timeout_seconds),
             started_at = @now,
-            not_before = NULL
-        FROM candidates c
+            not_before = NULL,
+            claim_rank = NULL
+        FROM chosen c
         WHERE w.id = c.id
         RETURNING w.id, w.workflow_id, w.name, w.attempt, w.lease_token, w.lease_expires_at, w.run, w.env, w.outputs, w.timeout_seconds,
             (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d JOIN work_requests p ON p.id = d.depends_on_id WHERE d.work_request_id = w.id)
@@ -82,37 +109,51 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
         UPDATE workers SET last_seen_at = @now WHERE id = @worker AND last_seen_at < @now - interval '15 seconds'
         """;
 
+    /// <summary>
+    /// Claims up to <paramref name="slots"/> work requests, serving the worker's queues in the
+    /// order it lists them (a builder that also publishes takes builds first).
+    /// </summary>
     public async Task<IReadOnlyList<Assignment>> ClaimAsync(WorkerIdentity worker, int slots, TimeSpan lease, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var batch = dataSource.CreateBatch();
-        var claim = new NpgsqlBatchCommand(ClaimSql);
-        claim.Parameters.Add(new NpgsqlParameter<string[]>("queues", worker.Queues));
-        claim.Parameters.Add(new NpgsqlParameter<string[]>("architectures", worker.Architectures));
-        claim.Parameters.Add(new NpgsqlParameter<string[]>("tags", worker.Tags));
-        claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        claim.Parameters.Add(new NpgsqlParameter<int>("slots", slots));
-        claim.Parameters.Add(new NpgsqlParameter<long>("worker", worker.Id));
-        claim.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", lease));
-        batch.BatchCommands.Add(claim);
-        batch.BatchCommands.Add(TouchWorker(worker.Id, now));
-
         var assignments = new List<Assignment>();
-        await using var reader = await batch.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        foreach (var queue in worker.Queues)
         {
-            assignments.Add(new Assignment(
-                WorkRequestId: reader.GetInt64(0),
-                WorkflowId: reader.GetInt64(1),
-                Name: reader.GetString(2),
-                Attempt: reader.GetInt32(3),
-                LeaseToken: reader.GetGuid(4),
-                LeaseExpiresAt: reader.GetFieldValue<DateTimeOffset>(5),
-                Run: reader.GetString(6),
-                Env: JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
-                Outputs: reader.GetFieldValue<string[]>(8),
-                TimeoutSeconds: reader.GetInt32(9),
-                NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? []));
+            if (assignments.Count == slots)
+            {
+                break;
+            }
+            await using var batch = new NpgsqlBatch(conn);
+            var claim = new NpgsqlBatchCommand(ClaimSql);
+            claim.Parameters.Add(new NpgsqlParameter<string>("queue", queue));
+            claim.Parameters.Add(new NpgsqlParameter<string[]>("architectures", worker.Architectures));
+            claim.Parameters.Add(new NpgsqlParameter<string[]>("tags", worker.Tags));
+            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            claim.Parameters.Add(new NpgsqlParameter<int>("slots", slots - assignments.Count));
+            claim.Parameters.Add(new NpgsqlParameter<long>("worker", worker.Id));
+            claim.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", lease));
+            batch.BatchCommands.Add(claim);
+            if (assignments.Count == 0)
+            {
+                batch.BatchCommands.Add(TouchWorker(worker.Id, now));
+            }
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                assignments.Add(new Assignment(
+                    WorkRequestId: reader.GetInt64(0),
+                    WorkflowId: reader.GetInt64(1),
+                    Name: reader.GetString(2),
+                    Attempt: reader.GetInt32(3),
+                    LeaseToken: reader.GetGuid(4),
+                    LeaseExpiresAt: reader.GetFieldValue<DateTimeOffset>(5),
+                    Run: reader.GetString(6),
+                    Env: JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
+                    Outputs: reader.GetFieldValue<string[]>(8),
+                    TimeoutSeconds: reader.GetInt32(9),
+                    NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? []));
+            }
         }
         return assignments;
     }

@@ -51,6 +51,7 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time,
     private const string ReopenSql = """
         UPDATE work_requests w SET
             state = CASE WHEN u.unmet = 0 THEN 'pending' ELSE 'blocked' END,
+            claim_rank = CASE WHEN u.unmet = 0 THEN w.priority - @queued_epoch / @aging END,
             unmet_deps = u.unmet,
             retry_base = w.attempt,
             cancel_requested = false,
@@ -182,7 +183,8 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time,
             return new(ActionStatus.Done, new(0, $"workflow {workflowId} has no failed, skipped or cancelled work to retry"));
         }
         var now = time.GetUtcNow();
-        await ExecuteAsync(conn, ReopenSql, ct, ("ids", plan.Reopen.Select(r => r.Id).ToArray()), ("unmet", plan.Reopen.Select(r => r.Unmet).ToArray()));
+        await ExecuteAsync(conn, ReopenSql, ct, ("ids", plan.Reopen.Select(r => r.Id).ToArray()), ("unmet", plan.Reopen.Select(r => r.Unmet).ToArray()),
+            ("queued_epoch", now.ToUnixTimeMilliseconds() / 1000.0), ("aging", (double)FairShare.AgingSecondsPerPoint));
         await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId));
         var pending = plan.Reopen.Count(r => r.Unmet == 0);
         if (pending > 0)

@@ -55,6 +55,8 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
             state = @state,
             lease_token = NULL, lease_expires_at = NULL, deadline_at = NULL,
             not_before = @not_before,
+            -- Requeued work queues from when its backoff ends.
+            claim_rank = CASE WHEN @state = 'pending' THEN priority - @queued_epoch / @aging END,
             finished_at = CASE WHEN @state IN ('pending') THEN NULL ELSE @now END
         WHERE id = @id AND state = 'running' AND lease_token = @token
           AND CASE WHEN @reaper THEN lease_expires_at < @now OR deadline_at < @now ELSE lease_expires_at >= @now END
@@ -173,6 +175,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
             update.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("not_before", notBefore));
             update.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
             update.Parameters.Add(new NpgsqlParameter<bool>("reaper", reaper));
+            Transitions.AddRankParameters(update.Parameters, notBefore ?? now);
             if (await update.ExecuteNonQueryAsync(ct) == 0)
             {
                 await tx.RollbackAsync(ct);
@@ -186,7 +189,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
         var skipped = 0;
         if (next == WorkRequestState.Succeeded)
         {
-            released = await Transitions.ReleaseDependentsAsync(conn, id, ct);
+            released = await Transitions.ReleaseDependentsAsync(conn, id, now, ct);
         }
         else if (WorkRequestState.IsFinal(next))
         {

@@ -28,8 +28,8 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     /// submitter waits for the first to commit, then inserts nothing and reads the winner's id.
     /// </summary>
     private const string InsertWorkflowSql = """
-        INSERT INTO workflows (project_id, name, idempotency_key, state, total, unfinished, document, created_at)
-        VALUES (@project, @name, @key, 'running', @total, @total, @document, @now)
+        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at)
+        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now)
         ON CONFLICT (project_id, idempotency_key) DO NOTHING
         RETURNING id
         """;
@@ -43,7 +43,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         """;
 
     private const string CopyWorkRequestsSql = """
-        COPY work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, run, env, outputs,
+        COPY work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, claim_rank, run, env, outputs,
             timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at)
         FROM STDIN (FORMAT BINARY)
         """;
@@ -63,6 +63,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             insert.Parameters.Add(new NpgsqlParameter<long>("project", projectId));
             insert.Parameters.Add(new NpgsqlParameter<string>("name", plan.Name));
             insert.Parameters.Add(new NpgsqlParameter("key", NpgsqlDbType.Text) { Value = (object?)plan.IdempotencyKey ?? DBNull.Value });
+            insert.Parameters.Add(new NpgsqlParameter<string>("trigger", plan.Trigger));
             insert.Parameters.Add(new NpgsqlParameter<int>("total", plan.WorkRequests.Count));
             insert.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
             insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
@@ -100,7 +101,16 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
                     await copy.WriteAsync(w.Architecture, NpgsqlDbType.Text, ct);
                 }
                 await copy.WriteAsync(w.Tags.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text, ct);
-                await copy.WriteAsync(basePriority + w.Priority, NpgsqlDbType.Integer, ct);
+                var priority = basePriority + w.Priority;
+                await copy.WriteAsync(priority, NpgsqlDbType.Integer, ct);
+                if (unmet == 0)
+                {
+                    await copy.WriteAsync(FairShare.ClaimRank(priority, now), NpgsqlDbType.Double, ct);
+                }
+                else
+                {
+                    await copy.WriteNullAsync(ct);
+                }
                 await copy.WriteAsync(w.Run, NpgsqlDbType.Text, ct);
                 await copy.WriteAsync(JsonSerializer.Serialize(w.Env), NpgsqlDbType.Jsonb, ct);
                 await copy.WriteAsync(w.Outputs.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text, ct);

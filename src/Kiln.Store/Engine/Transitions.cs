@@ -38,7 +38,8 @@ internal static class Transitions
     private const string ReleaseDependentsSql = """
         UPDATE work_requests w
         SET unmet_deps = w.unmet_deps - 1,
-            state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END
+            state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END,
+            claim_rank = CASE WHEN w.unmet_deps = 1 THEN w.priority - @queued_epoch / @aging ELSE NULL END
         FROM dependencies d
         WHERE d.depends_on_id = @id AND w.id = d.work_request_id AND w.state = 'blocked'
         RETURNING w.state
@@ -113,10 +114,11 @@ internal static class Transitions
     }
 
     /// <returns>How many dependents became pending.</returns>
-    public static async Task<int> ReleaseDependentsAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    public static async Task<int> ReleaseDependentsAsync(NpgsqlConnection conn, long id, DateTimeOffset now, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(ReleaseDependentsSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        AddRankParameters(cmd.Parameters, now);
         var released = 0;
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
@@ -163,6 +165,16 @@ internal static class Transitions
     {
         await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{WorkSignal.Channel}', '')", conn);
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Parameters for <c>claim_rank = priority − @queued_epoch / @aging</c> (see <see cref="FairShare.ClaimRank"/>),
+    /// the SQL twin of the C# formula, for statements that make rows pending.
+    /// </summary>
+    public static void AddRankParameters(NpgsqlParameterCollection parameters, DateTimeOffset queuedAt)
+    {
+        parameters.Add(new NpgsqlParameter<double>("queued_epoch", queuedAt.ToUnixTimeMilliseconds() / 1000.0));
+        parameters.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
     }
 
     private static string? Truncate(string? s, int max) => s is null || s.Length <= max ? s : s[..max];
