@@ -4,6 +4,7 @@ using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
 using Kiln.Store.Engine;
 using Kiln.Store.Logs;
+using Kiln.Store.Scheduling;
 using Kiln.Store.Settings;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
@@ -99,10 +100,16 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<GraphActions>();
             services.AddSingleton<WorkerStore>();
             services.AddSingleton<LeaderLock>();
+            services.AddSingleton<ProjectStore>();
+            services.AddSingleton<ExplainStore>();
             services.AddSingleton(new LogStore(Path.Combine(options.DataDirectory, "logs")));
             services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(options.DataDirectory, "artifacts")));
             services.AddSingleton<ArtifactStore>();
             services.AddSingleton<AttemptLeases>();
+            if (!options.HandleShutdownSignals)
+            {
+                services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+            }
             services.AddSingleton(new Core.WorkflowPlanner(new Core.WorkflowLimits { MaxDocumentBytes = options.MaxDocumentBytes }));
             services.AddHostedService<WorkSignalListener>();
             services.AddHostedService<DutyRunner>();
@@ -119,6 +126,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapWorkflowsApi();
             app.MapWorkRequestsApi();
             app.MapWorkersApi();
+            app.MapProjectsApi();
             app.MapLogsApi();
             app.MapArtifactsApi();
             await app.StartAsync(ct);

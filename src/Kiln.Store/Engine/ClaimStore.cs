@@ -25,16 +25,17 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
     /// </summary>
     private const string ClaimSql = """
         WITH running AS (
-            -- one row per busy slot in this queue, from a partial index
-            SELECT project_id, count(*)::int AS n FROM work_requests
-            WHERE state = 'running' AND queue = @queue
+            -- one row per busy slot of the farm, from a partial index: fair share compares
+            -- running work in this queue; the cap counts a project's running work everywhere
+            SELECT project_id, (count(*) FILTER (WHERE queue = @queue))::int AS in_queue, count(*)::int AS total
+            FROM work_requests WHERE state = 'running'
             GROUP BY project_id
         ), fair_order AS (
-            SELECT p.id, p.weight, p.max_running, coalesce(r.n, 0) AS running
+            SELECT p.id, p.weight, p.max_running, coalesce(r.in_queue, 0) AS running, coalesce(r.total, 0) AS total
             FROM projects p LEFT JOIN running r ON r.project_id = p.id
             -- a project at its cap gets nothing until one of its slots frees up
-            WHERE p.max_running IS NULL OR coalesce(r.n, 0) < p.max_running
-            ORDER BY coalesce(r.n, 0)::float8 / p.weight, p.id
+            WHERE p.max_running IS NULL OR coalesce(r.total, 0) < p.max_running
+            ORDER BY coalesce(r.in_queue, 0)::float8 / p.weight, p.id
         ), candidates AS (
             SELECT c.id, c.claim_rank, f.running, f.weight, c.nth
             FROM fair_order f
@@ -51,7 +52,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
                 ORDER BY w.claim_rank DESC, w.id
                 LIMIT @slots
             ) c
-            WHERE f.max_running IS NULL OR f.running + c.nth <= f.max_running
+            WHERE f.max_running IS NULL OR f.total + c.nth <= f.max_running
             LIMIT @slots * 4
         ), chosen AS (
             SELECT w.id FROM work_requests w JOIN candidates c ON c.id = w.id

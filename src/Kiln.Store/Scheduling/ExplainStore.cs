@@ -1,0 +1,227 @@
+using Kiln.Contracts;
+using Kiln.Core;
+using Npgsql;
+
+namespace Kiln.Store.Scheduling;
+
+/// <summary>
+/// "Why is my job waiting?" — answers for any work request from the same facts the claim
+/// uses: dependencies, backoff, connected workers' capabilities, the project's cap, its
+/// place in the project's queue and the fair order, and free slots. Read-only and off the
+/// claim path; a few small queries per question.
+/// </summary>
+public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
+{
+    /// <summary>Workers seen within this window count as connected (they touch last_seen at least every 15 s while polling).</summary>
+    public static readonly TimeSpan ConnectedWindow = TimeSpan.FromSeconds(90);
+
+    private const string RequestSql = """
+        SELECT w.name, w.state, w.queue, w.architecture, w.tags, w.not_before, w.claim_rank, w.project_id, p.name, p.weight, p.max_running,
+               w.attempt, w.started_at, w.lease_expires_at, w.cancel_requested, k.name, w.finished_at,
+               (SELECT message FROM attempts a WHERE a.work_request_id = w.id ORDER BY a.attempt DESC LIMIT 1)
+        FROM work_requests w JOIN projects p ON p.id = w.project_id LEFT JOIN workers k ON k.id = w.worker_id
+        WHERE w.id = @id
+        """;
+
+    private const string UnfinishedDependenciesSql = """
+        SELECT p.id, p.name, p.state FROM dependencies d JOIN work_requests p ON p.id = d.depends_on_id
+        WHERE d.work_request_id = @id AND p.state <> 'succeeded' ORDER BY p.id
+        """;
+
+    private const string WorkersSql = """
+        SELECT k.name, k.architectures, k.tags, k.queues, k.slots,
+               (SELECT count(*) FROM work_requests w WHERE w.worker_id = k.id AND w.state = 'running')::int
+        FROM workers k WHERE k.last_seen_at >= @since
+        """;
+
+    /// <summary>Same project, same queue, ranked higher: what the claim would serve before it.</summary>
+    private const string AheadInProjectSql = """
+        SELECT count(*) FROM work_requests
+        WHERE state = 'pending' AND project_id = @project AND queue = @queue AND (claim_rank > @rank OR (claim_rank = @rank AND id < @id))
+        """;
+
+    private const string ProjectsAheadSql = """
+        WITH running AS (
+            SELECT project_id, count(*) AS n FROM work_requests WHERE state = 'running' AND queue = @queue GROUP BY project_id
+        )
+        SELECT coalesce(r.n, 0)::int, count(*) FILTER (
+                   WHERE p.id <> @project
+                     AND coalesce(r2.n, 0)::float8 / p.weight < coalesce(r.n, 0)::float8 / @weight
+                     AND EXISTS (SELECT 1 FROM work_requests w WHERE w.state = 'pending' AND w.project_id = p.id AND w.queue = @queue))::int,
+               (SELECT count(*) FROM work_requests WHERE state = 'running' AND project_id = @project)::int
+        FROM projects p LEFT JOIN running r2 ON r2.project_id = p.id
+        LEFT JOIN running r ON r.project_id = @project
+        GROUP BY r.n
+        """;
+
+    public async Task<ExplainView?> ExplainAsync(long id, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        Request? r = null;
+        await using (var cmd = new NpgsqlCommand(RequestSql, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            if (await reader.ReadAsync(ct))
+            {
+                r = new Request(id, reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+                    reader.GetFieldValue<string[]>(4), reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
+                    reader.IsDBNull(6) ? null : reader.GetDouble(6), reader.GetInt64(7), reader.GetString(8), reader.GetInt32(9),
+                    reader.IsDBNull(10) ? null : reader.GetInt32(10), reader.GetInt32(11),
+                    reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12), reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13),
+                    reader.GetBoolean(14), reader.IsDBNull(15) ? null : reader.GetString(15),
+                    reader.IsDBNull(16) ? null : reader.GetFieldValue<DateTimeOffset>(16), reader.IsDBNull(17) ? null : reader.GetString(17));
+            }
+        }
+        if (r is null)
+        {
+            return null;
+        }
+        var reasons = r.State switch
+        {
+            WorkRequestState.Blocked => await BlockedAsync(conn, r, ct),
+            WorkRequestState.Pending => await PendingAsync(conn, r, now, ct),
+            WorkRequestState.Running => Running(r),
+            WorkRequestState.Skipped => await SkippedAsync(conn, r, ct),
+            _ => [new ExplainReason("finished", $"it finished as {r.State}{(r.FinishedAt is { } f ? $" at {f:u}" : "")}" +
+                (r.State == WorkRequestState.Failed && r.LastMessage is { } m ? $": {m}" : ""))],
+        };
+        return new ExplainView(id, r.Name, r.State, reasons[0].Message, reasons);
+    }
+
+    private static async Task<List<ExplainReason>> BlockedAsync(NpgsqlConnection conn, Request r, CancellationToken ct)
+    {
+        var deps = await UnfinishedDependenciesAsync(conn, r.Id, ct);
+        var shown = string.Join(", ", deps.Take(5).Select(d => $"'{d.Name}' ({d.State})"));
+        return [new ExplainReason("waiting-for-dependencies",
+            $"it waits for {deps.Count} dependenc{(deps.Count == 1 ? "y" : "ies")} to succeed: {shown}{(deps.Count > 5 ? ", …" : "")}")];
+    }
+
+    private static async Task<List<ExplainReason>> SkippedAsync(NpgsqlConnection conn, Request r, CancellationToken ct)
+    {
+        var deps = await UnfinishedDependenciesAsync(conn, r.Id, ct);
+        var culprit = deps.FirstOrDefault(d => d.State is WorkRequestState.Failed or WorkRequestState.Cancelled or WorkRequestState.Skipped);
+        return [new ExplainReason("dependency-failed", culprit is null
+            ? "it was skipped because a dependency did not succeed"
+            : $"it was skipped because its dependency '{culprit.Name}' is {culprit.State}; retry that one (kiln retry {culprit.Id}) or the workflow")];
+    }
+
+    private static List<ExplainReason> Running(Request r) =>
+    [
+        new("running", $"it is running on worker '{r.WorkerName}' (attempt {r.Attempt}) since {r.StartedAt:u}; lease until {r.LeaseExpiresAt:u}"
+            + (r.CancelRequested ? "; cancellation was requested and reaches the worker at its next heartbeat" : "")),
+    ];
+
+    private async Task<List<ExplainReason>> PendingAsync(NpgsqlConnection conn, Request r, DateTimeOffset now, CancellationToken ct)
+    {
+        var reasons = new List<ExplainReason>();
+        if (r.NotBefore is { } notBefore && notBefore > now)
+        {
+            reasons.Add(new("retry-backoff", $"attempt {r.Attempt} failed ({r.LastMessage ?? "no message"}); it is retried after {notBefore:u}"));
+        }
+
+        var workers = new List<(string Name, string[] Architectures, string[] Tags, string[] Queues, int Slots, int Running)>();
+        await using (var cmd = new NpgsqlCommand(WorkersSql, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("since", now - ConnectedWindow));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                workers.Add((reader.GetString(0), reader.GetFieldValue<string[]>(1), reader.GetFieldValue<string[]>(2),
+                    reader.GetFieldValue<string[]>(3), reader.GetInt32(4), reader.GetInt32(5)));
+            }
+        }
+        var inQueue = workers.Where(w => w.Queues.Contains(r.Queue)).ToList();
+        var withArch = inQueue.Where(w => r.Architecture is null || w.Architectures.Contains(r.Architecture)).ToList();
+        var matching = withArch.Where(w => r.Tags.All(w.Tags.Contains)).ToList();
+        if (workers.Count == 0)
+        {
+            reasons.Add(new("no-workers", "no worker is connected to the farm; start one with 'kiln worker'"));
+        }
+        else if (inQueue.Count == 0)
+        {
+            reasons.Add(new("no-worker-for-queue", $"no connected worker serves queue '{r.Queue}'; start one with 'kiln worker --queue {r.Queue}'"));
+        }
+        else if (withArch.Count == 0)
+        {
+            var offered = string.Join(", ", inQueue.SelectMany(w => w.Architectures).Distinct().Order());
+            reasons.Add(new("no-worker-for-architecture", $"no connected worker in queue '{r.Queue}' builds for architecture {r.Architecture} (connected ones offer: {offered})"));
+        }
+        else if (matching.Count == 0)
+        {
+            var missing = r.Tags.Where(t => !withArch.Any(w => w.Tags.Contains(t))).ToList();
+            reasons.Add(new("no-worker-for-tags", missing.Count > 0
+                ? $"no connected worker offers tag{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)}"
+                : $"no single connected worker offers all of the tags {string.Join(", ", r.Tags)}"));
+        }
+
+        await using (var cmd = new NpgsqlCommand(ProjectsAheadSql, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string>("queue", r.Queue));
+            cmd.Parameters.Add(new NpgsqlParameter<long>("project", r.ProjectId));
+            cmd.Parameters.Add(new NpgsqlParameter<int>("weight", r.Weight));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            if (await reader.ReadAsync(ct))
+            {
+                var running = reader.GetInt32(0);
+                var projectsAhead = reader.GetInt32(1);
+                var runningEverywhere = reader.GetInt32(2);
+                if (r.MaxRunning is { } cap && runningEverywhere >= cap)
+                {
+                    reasons.Add(new("project-at-cap", $"project '{r.Project}' is at its cap of {cap} running work request{(cap == 1 ? "" : "s")}; it starts when one of them finishes"));
+                }
+                reasons.Add(new("fair-share", $"project '{r.Project}' has {running} running in queue '{r.Queue}' (weight {r.Weight}); " +
+                    (projectsAhead == 0 ? "it is first in the fair order" : $"{projectsAhead} other project(s) with waiting work are further below their share and are served first")));
+            }
+        }
+        await using (var cmd = new NpgsqlCommand(AheadInProjectSql, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<long>("project", r.ProjectId));
+            cmd.Parameters.Add(new NpgsqlParameter<string>("queue", r.Queue));
+            cmd.Parameters.Add(new NpgsqlParameter<double>("rank", r.ClaimRank ?? double.MaxValue));
+            cmd.Parameters.Add(new NpgsqlParameter<long>("id", r.Id));
+            var ahead = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            reasons.Add(new("position", ahead == 0
+                ? $"it is next in project '{r.Project}''s part of queue '{r.Queue}'"
+                : $"{ahead} work request(s) of project '{r.Project}' are ahead of it in queue '{r.Queue}'"));
+        }
+        if (matching.Count > 0)
+        {
+            var slots = matching.Sum(w => w.Slots);
+            var busy = matching.Sum(w => Math.Min(w.Running, w.Slots));
+            reasons.Add(new("slots", busy >= slots
+                ? $"all {slots} slot(s) of the {matching.Count} matching worker(s) are busy"
+                : $"{slots - busy} of {slots} matching slot(s) are free; it should start within seconds"));
+        }
+        // Most specific first: a missing worker or a cap explains more than a queue position.
+        return [.. reasons.OrderBy(x => x.Code switch
+        {
+            "retry-backoff" => 0,
+            "no-workers" or "no-worker-for-queue" or "no-worker-for-architecture" or "no-worker-for-tags" => 1,
+            "project-at-cap" => 2,
+            "slots" when x.Message.StartsWith("all", StringComparison.Ordinal) => 3,
+            _ => 4,
+        })];
+    }
+
+    private static async Task<List<Dependency>> UnfinishedDependenciesAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(UnfinishedDependenciesSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        var deps = new List<Dependency>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            deps.Add(new Dependency(reader.GetInt64(0), reader.GetString(1), reader.GetString(2)));
+        }
+        return deps;
+    }
+
+    private sealed record Dependency(long Id, string Name, string State);
+
+    private sealed record Request(
+        long Id, string Name, string State, string Queue, string? Architecture, string[] Tags, DateTimeOffset? NotBefore, double? ClaimRank,
+        long ProjectId, string Project, int Weight, int? MaxRunning, int Attempt, DateTimeOffset? StartedAt, DateTimeOffset? LeaseExpiresAt,
+        bool CancelRequested, string? WorkerName, DateTimeOffset? FinishedAt, string? LastMessage);
+}
