@@ -4,5 +4,18 @@ using Kiln.Cli.Commands;
 var root = new RootCommand("Kiln: a build farm for software distributions.")
 {
     ServerCommand.Create(),
+    UpCommand.Create(),
+    WorkerCommand.Create(),
+    SubmitCommand.Create(),
+    WatchCommand.Create(),
+    ShowCommand.Create(),
+    ListCommand.Create(),
+    LogsCommand.Create(),
+    GraphActionCommands.Cancel(),
+    GraphActionCommands.Retry(),
+    ArtifactsCommand.Create(),
+    WorkersCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+// Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop
+// workers before the server); the server's host handles its own. No forced exit after Ctrl-C.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -113,6 +113,8 @@ public static class ArtifactsApi
         }
         if (await blobs.ExistsAsync(sha256, ct))
         {
+            // Stored already (another upload, or this one whose answer was lost): make sure it is on record.
+            await artifacts.AddBlobAsync(sha256, size, ct);
             return TypedResults.Ok(new ArtifactUploadResponse(false, size, null));
         }
         long held;

@@ -1,0 +1,64 @@
+using System.Net.Sockets;
+using System.Text.Json;
+using Kiln.Cli.Workflows;
+using Kiln.Contracts;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary>
+/// Runs a client command so that every failure is one clear line on standard error and a
+/// non-zero exit code: 1 for a refusal or failure, 2 for a usage error, 3 when the server cannot
+/// be reached. No stack traces for user errors.
+/// </summary>
+public static class CliRun
+{
+    public const int Unreachable = 3;
+
+    /// <param name="serverOption">The <c>--server</c> value, resolved through <see cref="ClientSettings"/> for <paramref name="body"/>.</param>
+    public static async Task<int> GuardAsync(string command, string? serverOption, Func<Uri, Task<int>> body)
+    {
+        Uri? server = null;
+        try
+        {
+            server = ClientSettings.Server(serverOption);
+            return await body(server);
+        }
+        catch (CliException e)
+        {
+            return Fail(command, e.Message, e.ExitCode);
+        }
+        catch (WorkflowFileException e)
+        {
+            return Fail(command, e.Message, 1);
+        }
+        catch (KilnApiException e)
+        {
+            return Fail(command, e.Message, 1);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            return Fail(command, $"cannot reach the Kiln server at {server} ({e.Message}); start one with 'kiln up' or set --server / KILN_URL", Unreachable);
+        }
+        catch (HttpRequestException e)
+        {
+            return Fail(command, $"request to {server} failed: {e.Message}", Unreachable);
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail(command, $"the server at {server} did not answer in time", Unreachable);
+        }
+    }
+
+    public static int Fail(string command, string message, int code)
+    {
+        Console.Error.WriteLine($"kiln {command}: {message}");
+        return code;
+    }
+
+    public static void PrintJson<T>(T value)
+    {
+        Console.Out.WriteLine(JsonSerializer.Serialize(value, Indented));
+    }
+
+    private static readonly JsonSerializerOptions Indented = new(KilnClient.Json) { WriteIndented = true };
+}

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Globalization;
+using Kiln.Contracts;
+using Spectre.Console;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary><c>kiln show 7</c> (a workflow and its jobs) or <c>kiln show 7/build</c> (a job: attempts, artifacts).</summary>
+public static class ShowCommand
+{
+    public static Command Create()
+    {
+        var target = new Argument<string>("ref") { Description = JobReference.Help };
+        var server = ClientSettings.ServerOption();
+        var json = ClientSettings.JsonOption();
+        var command = new Command("show", "Show a workflow and its jobs, or one job with its attempts and artifacts.") { target, server, json };
+        command.SetAction((parse, ct) => CliRun.GuardAsync("show", parse.GetValue(server), async url =>
+        {
+            using var client = new KilnClient(url);
+            var reference = JobReference.Parse(parse.GetValue(target)!);
+            var asJson = parse.GetValue(json);
+            if (reference.Job is null)
+            {
+                var workflow = await client.GetWorkflowAsync(reference.Id, ct);
+                if (asJson)
+                {
+                    CliRun.PrintJson(workflow);
+                    return 0;
+                }
+                var now = DateTimeOffset.UtcNow;
+                AnsiConsole.MarkupLine(Views.Headline(workflow));
+                AnsiConsole.MarkupLine($"created {Views.Time(workflow.CreatedAt)}" + (workflow.FinishedAt is { } f ? $", finished {Views.Time(f)} ({Views.Duration(workflow.CreatedAt, f, now)})" : ""));
+                AnsiConsole.MarkupLine(Views.Progress(workflow.Counts));
+                AnsiConsole.Write(Views.Jobs(workflow, now));
+                return 0;
+            }
+            var id = await reference.WorkRequestIdAsync(client, ct);
+            var job = await client.GetWorkRequestAsync(id, ct);
+            var artifacts = await client.ListArtifactsAsync(id, null, ct);
+            if (asJson)
+            {
+                CliRun.PrintJson(new { workRequest = job, artifacts });
+                return 0;
+            }
+            ShowJob(job, artifacts);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void ShowJob(WorkRequestView job, ArtifactList artifacts)
+    {
+        var s = job.Summary;
+        AnsiConsole.MarkupLine($"Job [bold]{Markup.Escape(s.Name)}[/] (work request {s.Id}) of workflow {s.WorkflowId}: {Views.State(s.State)}" + (job.CancelRequested ? " [darkorange](cancel requested)[/]" : ""));
+        AnsiConsole.MarkupLine($"queue {Markup.Escape(s.Queue)}, architecture {Markup.Escape(s.Architecture ?? "any")}, tags [{Markup.Escape(string.Join(", ", job.Tags))}], timeout {job.TimeoutSeconds} s, up to {job.MaxAttempts} attempt(s)"
+            + (job.NotBefore is { } nb ? $", next attempt not before {Views.Time(nb)}" : ""));
+        var attempts = new Table().Border(TableBorder.Rounded).AddColumns("attempt", "worker", "started", "took", "outcome", "exit", "message");
+        foreach (var a in job.Attempts)
+        {
+            attempts.AddRow(a.Attempt.ToString(CultureInfo.InvariantCulture), Markup.Escape(a.WorkerName ?? "-"), Views.Time(a.StartedAt),
+                Views.Duration(a.StartedAt, a.FinishedAt, a.FinishedAt), Views.State(a.Outcome),
+                a.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "", Markup.Escape(a.Message ?? ""));
+        }
+        if (s.State == "running")
+        {
+            attempts.AddRow(s.Attempt.ToString(CultureInfo.InvariantCulture), "", Views.Time(s.StartedAt), Views.Duration(s.StartedAt, null, DateTimeOffset.UtcNow), Views.State("running"), "", "");
+        }
+        AnsiConsole.Write(attempts);
+        if (artifacts.Items.Count > 0)
+        {
+            var table = new Table().Border(TableBorder.Rounded).Title($"artifacts of attempt {artifacts.Attempt}").AddColumns("path", "size", "sha256");
+            foreach (var a in artifacts.Items)
+            {
+                table.AddRow(Markup.Escape(a.Path), Views.Bytes(a.Size), a.Sha256[..16] + "…");
+            }
+            AnsiConsole.Write(table);
+        }
+        AnsiConsole.MarkupLine($"[grey]log: kiln logs {s.Id}[/]");
+    }
+}

@@ -1,0 +1,70 @@
+using System.CommandLine;
+using Kiln.Cli.Workflows;
+using Kiln.Contracts;
+using Spectre.Console;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary><c>kiln submit FILE [--watch]</c>: send a workflow file to the server.</summary>
+public static class SubmitCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("file") { Description = "Workflow file (.yaml, .yml or .json)" };
+        var watch = new Option<bool>("--watch", "-w") { Description = "Follow the workflow until it finishes; exit code 0 only if it succeeded" };
+        var project = new Option<string?>("--project", "-p") { Description = "Project to submit to (overrides the file's 'project')" };
+        var key = new Option<string?>("--idempotency-key") { Description = "Submitting again with the same key returns the same workflow" };
+        var server = ClientSettings.ServerOption();
+        var json = ClientSettings.JsonOption();
+        var command = new Command("submit", "Submit a workflow file.") { file, watch, project, key, server, json };
+        command.SetAction((parse, ct) =>
+        {
+            return CliRun.GuardAsync("submit", parse.GetValue(server), async url =>
+            {
+                var workflow = WorkflowFile.Load(parse.GetValue(file)!);
+                var document = workflow.Document with
+                {
+                    Project = parse.GetValue(project) ?? workflow.Document.Project,
+                    IdempotencyKey = parse.GetValue(key) ?? workflow.Document.IdempotencyKey,
+                };
+                using var client = new KilnClient(url);
+                var answer = await SubmitAsync(client, workflow, document, ct);
+                var asJson = parse.GetValue(json);
+                if (!parse.GetValue(watch))
+                {
+                    if (asJson)
+                    {
+                        CliRun.PrintJson(answer);
+                    }
+                    else
+                    {
+                        AnsiConsole.MarkupLine(answer.Created
+                            ? $"Submitted workflow [bold]{answer.Id}[/] ({answer.WorkRequests} work requests). Follow it: [bold]kiln watch {answer.Id}[/]"
+                            : $"Workflow [bold]{answer.Id}[/] was already submitted with this idempotency key. Follow it: [bold]kiln watch {answer.Id}[/]");
+                    }
+                    return 0;
+                }
+                if (!asJson)
+                {
+                    AnsiConsole.MarkupLine($"Submitted workflow [bold]{answer.Id}[/] ({answer.WorkRequests} work requests)");
+                }
+                var views = await WorkflowWatcher.WatchAsync(client, [answer.Id], asJson, TimeProvider.System, ct);
+                return WorkflowWatcher.ExitCode(views);
+            });
+        });
+        return command;
+    }
+
+    /// <summary>Submits, turning the server's field errors into "file:line: field: message" lines.</summary>
+    public static async Task<SubmitWorkflowResponse> SubmitAsync(KilnClient client, WorkflowFile file, WorkflowDocument document, CancellationToken ct)
+    {
+        try
+        {
+            return await client.SubmitAsync(document, ct);
+        }
+        catch (KilnApiException e) when (e.Errors.Count > 0)
+        {
+            throw new CliException($"{file.Path} was refused:\n  " + string.Join("\n  ", e.Errors.Select(file.Describe)));
+        }
+    }
+}

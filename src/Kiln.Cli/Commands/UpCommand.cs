@@ -1,0 +1,235 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Kiln.Cli.Workflows;
+using Kiln.Contracts;
+using Kiln.Server.Hosting;
+using Kiln.Store.Database;
+using Kiln.Worker;
+using Spectre.Console;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary>
+/// <c>kiln up</c>: a whole farm in one process tree — the managed PostgreSQL, the server (in this
+/// process) and N local workers (child processes, restarted if they die). Ctrl-C stops the
+/// workers first (their running tasks are reported for retry), then the server, then the
+/// database. Everything lives in the data directory, so a restart carries on where it stopped.
+/// </summary>
+public static class UpCommand
+{
+    /// <summary>How long stopping workers may take to report before they are killed.</summary>
+    private static readonly TimeSpan WorkerStopTimeout = TimeSpan.FromSeconds(40);
+
+    public static Command Create()
+    {
+        var dataDir = new Option<string?>("--data-dir") { Description = "Where the database, logs and artifacts live (default: $KILN_DATA_DIR or ./.kiln)" };
+        var urls = new Option<string?>("--urls") { Description = "Listen address (default: $KILN_URLS or http://127.0.0.1:8080)" };
+        var workers = new Option<int>("--workers") { Description = "Local workers to start", DefaultValueFactory = _ => 2 };
+        var slots = new Option<int>("--slots") { Description = "Tasks each local worker runs at once", DefaultValueFactory = _ => 1 };
+        var demo = new Option<bool>("--demo") { Description = "Submit the workflows in examples/ and watch them finish" };
+        var examples = new Option<string>("--examples") { Description = "Directory of workflow files for --demo", DefaultValueFactory = _ => "examples" };
+        var exit = new Option<bool>("--exit") { Description = "With --demo: stop the farm when the demo has finished (exit code 0 if it succeeded)" };
+        var command = new Command("up", "Run a complete farm on this machine: database, server and local workers.")
+        {
+            dataDir, urls, workers, slots, demo, examples, exit,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new KilnServerOptions
+            {
+                DataDirectory = Path.GetFullPath(parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln"),
+                Urls = parse.GetValue(urls) ?? Env("KILN_URLS") ?? "http://127.0.0.1:8080",
+                WorkerToken = Env("KILN_WORKER_TOKEN"),
+                HandleShutdownSignals = false,
+            };
+            var demoFiles = parse.GetValue(demo) ? DemoFiles(parse.GetValue(examples)!) : null;
+            if (demoFiles is { Count: 0 })
+            {
+                return CliRun.Fail("up", $"--demo found no workflow files (*.yaml) in '{parse.GetValue(examples)}'; run it from the repository root or pass --examples", 2);
+            }
+            return await RunAsync(options, parse.GetValue(workers), parse.GetValue(slots), demoFiles, parse.GetValue(exit), ct);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(KilnServerOptions options, int workerCount, int slots, IReadOnlyList<string>? demoFiles, bool exitAfterDemo, CancellationToken ct)
+    {
+        var started = Stopwatch.StartNew();
+        using var stopping = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stopping.Cancel();
+        }
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        KilnServerHost host;
+        try
+        {
+            AnsiConsole.MarkupLine($"Starting Kiln in [bold]{Markup.Escape(options.DataDirectory)}[/] …");
+            host = await KilnServerHost.StartAsync(options, ct: ct);
+        }
+        catch (Exception e) when (e is ManagedPostgresException or Npgsql.NpgsqlException or IOException)
+        {
+            var message = e is IOException && e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase)
+                ? $"{options.Urls} is already in use (another 'kiln up'?); choose another with --urls"
+                : e.Message;
+            return CliRun.Fail("up", message, 1);
+        }
+
+        await using (host)
+        {
+            ClientSettings.WriteLocal(options.DataDirectory, host.Url, host.WorkerToken);
+            var supervisor = new LocalWorkers(host.Url, host.WorkerToken, Path.Combine(options.DataDirectory, "workers"), slots);
+            supervisor.Start(workerCount, stopping.Token);
+
+            AnsiConsole.MarkupLine($"[green]Kiln is up[/] at [bold link]{host.Url}[/] with {workerCount} local worker(s) ({started.Elapsed.TotalSeconds:0.0} s)");
+            AnsiConsole.MarkupLine($"  API description: {host.Url}/openapi/v1.json");
+            AnsiConsole.MarkupLine($"  Other machines:  kiln worker --server {host.Url} --token {host.WorkerToken}");
+            AnsiConsole.MarkupLine("  Try:             kiln submit examples/hello-deb.yaml --watch   (from this directory)");
+            AnsiConsole.MarkupLine("  Press [bold]Ctrl-C[/] to stop; data stays in the data directory.");
+
+            var exitCode = 0;
+            if (demoFiles is not null)
+            {
+                exitCode = await RunDemoAsync(host.Url, demoFiles, stopping.Token);
+                if (exitAfterDemo)
+                {
+                    await stopping.CancelAsync();
+                }
+            }
+            await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+            AnsiConsole.MarkupLine("Stopping: workers report their running tasks for retry, then the server and database stop …");
+            await supervisor.StopAsync(WorkerStopTimeout);
+            AnsiConsole.MarkupLine("Stopped.");
+            return exitCode;
+        }
+    }
+
+    private static async Task<int> RunDemoAsync(string url, IReadOnlyList<string> files, CancellationToken ct)
+    {
+        var started = Stopwatch.StartNew();
+        using var client = new KilnClient(new Uri(url));
+        var ids = new List<long>();
+        try
+        {
+            foreach (var file in files)
+            {
+                var workflow = WorkflowFile.Load(file);
+                var answer = await SubmitCommand.SubmitAsync(client, workflow, workflow.Document, ct);
+                AnsiConsole.MarkupLine($"Demo: submitted [bold]{Markup.Escape(file)}[/] as workflow {answer.Id} ({answer.WorkRequests} work requests)");
+                ids.Add(answer.Id);
+            }
+            var views = await WorkflowWatcher.WatchAsync(client, ids, json: false, TimeProvider.System, ct);
+            var code = WorkflowWatcher.ExitCode(views);
+            AnsiConsole.MarkupLine(code == 0
+                ? $"[green]Demo finished: {views.Count} workflow(s) succeeded in {started.Elapsed.TotalSeconds:0.0} s.[/] Inspect: kiln show {ids[0]} · kiln logs {ids[0]}/publish"
+                : $"[red]Demo finished with failures in {started.Elapsed.TotalSeconds:0.0} s.[/] Inspect: kiln show {string.Join(", ", ids)}");
+            return code;
+        }
+        catch (Exception e) when (e is CliException or WorkflowFileException or KilnApiException or HttpRequestException)
+        {
+            return CliRun.Fail("up", $"demo: {e.Message}", 1);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return 1;
+        }
+    }
+
+    private static List<string> DemoFiles(string directory) => Directory.Exists(directory)
+        ? [.. Directory.EnumerateFiles(directory, "*.yaml").Concat(Directory.EnumerateFiles(directory, "*.yml")).Order(StringComparer.Ordinal)]
+        : [];
+
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+
+    /// <summary>The local worker processes of <c>kiln up</c>: started as <c>kiln worker</c> children, restarted when one dies.</summary>
+    private sealed class LocalWorkers(string url, string token, string workRoot, int slots)
+    {
+        private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(2);
+        private readonly List<Task> _supervisors = [];
+        private readonly Lock _gate = new();
+        private readonly HashSet<Process> _running = [];
+
+        public void Start(int count, CancellationToken stopping)
+        {
+            for (var i = 1; i <= count; i++)
+            {
+                var name = $"{Environment.MachineName}-{i}".ToLowerInvariant();
+                var workDir = Path.Combine(workRoot, i.ToString(CultureInfo.InvariantCulture));
+                _supervisors.Add(Task.Run(() => SuperviseAsync(name, workDir, stopping), CancellationToken.None));
+            }
+        }
+
+        private async Task SuperviseAsync(string name, string workDir, CancellationToken stopping)
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                using var process = Process.Start(StartInfo(name, workDir))!;
+                lock (_gate)
+                {
+                    _running.Add(process);
+                }
+                await process.WaitForExitAsync(CancellationToken.None);
+                lock (_gate)
+                {
+                    _running.Remove(process);
+                }
+                if (stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+                AnsiConsole.MarkupLine($"[yellow]worker {name} exited with code {process.ExitCode}; restarting it[/]");
+                await Task.Delay(RestartDelay, CancellationToken.None);
+            }
+        }
+
+        private ProcessStartInfo StartInfo(string name, string workDir)
+        {
+            // Run the same program this process is: the apphost, or 'dotnet kiln.dll'.
+            var self = Environment.ProcessPath!;
+            var psi = new ProcessStartInfo(self) { UseShellExecute = false };
+            if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            {
+                psi.ArgumentList.Add(typeof(UpCommand).Assembly.Location);
+            }
+            foreach (var arg in (string[])["worker", "--server", url, "--name", name, "--slots", slots.ToString(CultureInfo.InvariantCulture),
+                         "--work-dir", workDir, "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)])
+            {
+                psi.ArgumentList.Add(arg);
+            }
+            // The token goes by environment, not argv, so that 'ps' does not show it.
+            psi.Environment["KILN_TOKEN"] = token;
+            return psi;
+        }
+
+        public async Task StopAsync(TimeSpan timeout)
+        {
+            List<Process> running;
+            lock (_gate)
+            {
+                running = [.. _running];
+            }
+            foreach (var process in running)
+            {
+                ProcessSignals.Interrupt(process.Id);
+            }
+            using var deadline = new CancellationTokenSource(timeout);
+            try
+            {
+                await Task.WhenAll(_supervisors).WaitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                foreach (var process in running.Where(p => !p.HasExited))
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+        }
+    }
+}

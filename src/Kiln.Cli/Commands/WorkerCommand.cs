@@ -1,0 +1,92 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Kiln.Worker;
+using Microsoft.Extensions.Logging;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary>
+/// <c>kiln worker</c>: run tasks for a server. Signals: SIGTERM drains (running tasks finish,
+/// nothing new is claimed); a second SIGTERM, or SIGINT (Ctrl-C), stops running tasks and
+/// reports them for retry elsewhere; reports get <see cref="ReportGrace"/> before the worker
+/// exits regardless (a third signal exits at once).
+/// </summary>
+public static class WorkerCommand
+{
+    private static readonly TimeSpan ReportGrace = TimeSpan.FromSeconds(30);
+
+    public static Command Create()
+    {
+        var server = ClientSettings.ServerOption();
+        var token = ClientSettings.TokenOption();
+        var name = new Option<string?>("--name") { Description = "Worker name, unique in the farm (default: the host name)" };
+        var slots = new Option<int>("--slots") { Description = "Tasks to run at once", DefaultValueFactory = _ => 1 };
+        var architectures = new Option<string[]>("--arch") { Description = "Architectures to build for (default: this machine's), repeatable", AllowMultipleArgumentsPerToken = true };
+        var tags = new Option<string[]>("--tag") { Description = "Capability tags (e.g. kvm), repeatable", AllowMultipleArgumentsPerToken = true };
+        var queues = new Option<string[]>("--queue") { Description = "Queues to serve (default: builds), repeatable", AllowMultipleArgumentsPerToken = true };
+        var workDir = new Option<string?>("--work-dir") { Description = "Directory for task working directories (default: $TMPDIR/kiln-worker-NAME)" };
+        var grace = new Option<double>("--kill-grace-seconds") { Description = "Between SIGTERM and SIGKILL when stopping a task", DefaultValueFactory = _ => 2 };
+        var parent = new Option<int?>("--parent-pid") { Description = "Exit when this process ends (used by 'kiln up')", Hidden = true };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log more" };
+
+        var command = new Command("worker", "Run tasks for a Kiln server (outbound HTTP only).")
+        {
+            server, token, name, slots, architectures, tags, queues, workDir, grace, parent, verbose,
+        };
+        command.SetAction((parse, ct) => CliRun.GuardAsync("worker", parse.GetValue(server), async url =>
+        {
+            var registration = ClientSettings.Token(parse.GetValue(token))
+                ?? throw new CliException("a registration token is needed: --token or KILN_TOKEN (kiln server and kiln up print it)", 2);
+            if (!File.Exists("/usr/bin/setsid") && !File.Exists("/bin/setsid"))
+            {
+                throw new CliException("the worker needs 'setsid' (util-linux) to run tasks in their own process group; install util-linux");
+            }
+            var workerName = parse.GetValue(name) ?? Environment.MachineName;
+            var options = new WorkerOptions
+            {
+                Server = url,
+                RegistrationToken = registration,
+                Name = workerName,
+                Slots = parse.GetValue(slots),
+                Architectures = parse.GetValue(architectures) is { Length: > 0 } a ? a : [WorkerOptions.NativeArchitecture()],
+                Tags = parse.GetValue(tags) ?? [],
+                Queues = parse.GetValue(queues) is { Length: > 0 } q ? q : ["builds"],
+                WorkDirectory = Path.GetFullPath(parse.GetValue(workDir) ?? Path.Combine(Path.GetTempPath(), $"kiln-worker-{workerName}")),
+                KillGrace = TimeSpan.FromSeconds(parse.GetValue(grace)),
+                ParentProcessId = parse.GetValue(parent),
+            };
+            using var loggers = LoggerFactory.Create(b => b
+                .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .AddFilter("System.Net.Http", LogLevel.Warning));
+            var logger = loggers.CreateLogger($"kiln.worker.{workerName}");
+
+            using var agent = new WorkerAgent(options, logger);
+            using var hardStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var signals = 0;
+            void OnSignal(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                var count = Interlocked.Increment(ref signals);
+                if (count >= 3)
+                {
+                    hardStop.Cancel();
+                }
+                else if (context.Signal == PosixSignal.SIGTERM && count == 1)
+                {
+                    agent.Drain();
+                }
+                else
+                {
+                    agent.Abort();
+                    hardStop.CancelAfter(ReportGrace);
+                }
+            }
+            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            await agent.RunAsync(hardStop.Token);
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Security.Cryptography;
+using Kiln.Contracts;
+using Microsoft.Extensions.FileSystemGlobbing;
+
+namespace Kiln.Worker;
+
+/// <summary>
+/// Moves files between a task's working directory and the server: the artifacts of the jobs it
+/// needs into <c>inputs/&lt;job&gt;/</c>, and its outputs (files matching the job's globs) up.
+/// Both resume where an interrupted transfer stopped (HTTP ranges down, upload offsets up), are
+/// verified by SHA-256, and repeat transient failures until done.
+/// </summary>
+internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
+{
+    /// <summary>Chunk per upload request; the server accepts up to 4 MiB.</summary>
+    public const int UploadChunkBytes = 4 * 1024 * 1024;
+
+    /// <summary>Downloads the artifacts of every needed job; returns how many files.</summary>
+    public async Task<int> DownloadInputsAsync(Assignment task, string workDirectory, Action<string> note, CancellationToken ct)
+    {
+        var count = 0;
+        foreach (var (job, workRequestId) in task.NeedsArtifacts.OrderBy(n => n.Key, StringComparer.Ordinal))
+        {
+            var list = await retry.UntilAcknowledgedAsync($"artifact list of {job}", c => client.ListArtifactsAsync(workRequestId, null, c), ct);
+            var folder = Path.Combine(workDirectory, "inputs", job);
+            Directory.CreateDirectory(folder);
+            foreach (var artifact in list.Items)
+            {
+                var target = Path.GetFullPath(Path.Combine(folder, artifact.Path));
+                if (!target.StartsWith(Path.GetFullPath(folder) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                {
+                    throw new InvalidDataException($"artifact path '{artifact.Path}' of {job} leaves its folder");
+                }
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                await retry.UntilAcknowledgedAsync($"download of {job}/{artifact.Path}", async c =>
+                {
+                    await using var file = new FileStream(target, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.Asynchronous);
+                    if (file.Length > artifact.Size)
+                    {
+                        file.SetLength(0);
+                    }
+                    file.Seek(0, SeekOrigin.End);
+                    if (file.Length < artifact.Size)
+                    {
+                        await client.DownloadArtifactAsync(workRequestId, list.Attempt, artifact.Path, file.Length, file, c);
+                    }
+                    file.Seek(0, SeekOrigin.Begin);
+                    var hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, c));
+                    if (hash != artifact.Sha256)
+                    {
+                        file.SetLength(0);
+                        throw new IOException($"{job}/{artifact.Path} arrived corrupted (SHA-256 {hash}, expected {artifact.Sha256}); downloading again");
+                    }
+                    return true;
+                }, ct);
+                count++;
+            }
+            note($"inputs/{job}/: {list.Items.Count} file(s) from work request {workRequestId}");
+        }
+        return count;
+    }
+
+    /// <summary>Files under <paramref name="workDirectory"/> matching the globs, as relative paths with '/', in order.</summary>
+    public static IReadOnlyList<string> MatchOutputs(string workDirectory, IReadOnlyList<string> globs)
+    {
+        if (globs.Count == 0)
+        {
+            return [];
+        }
+        var matcher = new Matcher(StringComparison.Ordinal);
+        matcher.AddIncludePatterns(globs);
+        return [.. matcher.GetResultsInFullPath(workDirectory)
+            .Select(f => Path.GetRelativePath(workDirectory, f).Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(f => !f.StartsWith("../", StringComparison.Ordinal))
+            .Distinct()
+            .Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Uploads one output file; content the server already has is not sent again.</summary>
+    public async Task UploadAsync(Assignment task, string workDirectory, string relativePath, CancellationToken ct)
+    {
+        var path = Path.Combine(workDirectory, relativePath);
+        string sha256;
+        long size;
+        await using (var read = File.OpenRead(path))
+        {
+            size = read.Length;
+            sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(read, ct));
+        }
+        var declaration = new ArtifactUploadRequest(task.LeaseToken, relativePath, sha256, size);
+        for (var round = 1; ; round++)
+        {
+            if (round > 5)
+            {
+                throw new IOException($"the server did not record {relativePath} after its content was uploaded {round - 1} times");
+            }
+            var state = await retry.UntilAcknowledgedAsync($"declaration of {relativePath}", c => client.BeginArtifactAsync(task.WorkRequestId, declaration, c), ct);
+            if (state.Complete)
+            {
+                return;
+            }
+            var offset = state.UploadOffset;
+            await using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous))
+            {
+                while (offset < size || size == 0)
+                {
+                    file.Seek(offset, SeekOrigin.Begin);
+                    var length = Math.Min(UploadChunkBytes, size - offset);
+                    var from = offset;
+                    var answer = await retry.UntilAcknowledgedAsync($"upload of {relativePath}", c =>
+                    {
+                        file.Seek(from, SeekOrigin.Begin);
+                        return client.UploadArtifactContentAsync(task.WorkRequestId, task.LeaseToken, sha256, size, from, file, length, c);
+                    }, ct);
+                    if (answer.UploadOffset <= offset && length > 0)
+                    {
+                        throw new IOException($"the server did not take any of {relativePath} at offset {offset}");
+                    }
+                    offset = answer.UploadOffset;
+                    if (size == 0)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A refusal that is the task's fault (too large, too many, bad path) rather than the farm's.</summary>
+    public static bool IsTaskProblem(KilnApiException e) =>
+        e.Status is HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity;
+}

@@ -1,0 +1,32 @@
+namespace Kiln.Worker;
+
+/// <summary>
+/// Every report to the server is repeated until it is acknowledged: transient failures (network,
+/// timeouts, 5xx) are retried with exponential backoff from 0.5 s to 30 s with jitter; a refusal
+/// (4xx) is final and surfaces as the exception. Only the caller's token stops the repetition —
+/// a result is never dropped because one request timed out.
+/// </summary>
+internal sealed class RetryPolicy(TimeProvider time, Action<string, Exception, TimeSpan> onRetry)
+{
+    public static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(500);
+    public static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
+
+    public async Task<T> UntilAcknowledgedAsync<T>(string what, Func<CancellationToken, Task<T>> call, CancellationToken ct)
+    {
+        var delay = FirstDelay;
+        while (true)
+        {
+            try
+            {
+                return await call(ct);
+            }
+            catch (Exception e) when (Contracts.KilnClient.IsTransient(e, ct))
+            {
+                var wait = delay * (0.8 + (0.4 * Random.Shared.NextDouble()));
+                onRetry(what, e, wait);
+                await Task.Delay(wait, time, ct);
+                delay = delay * 2 < MaxDelay ? delay * 2 : MaxDelay;
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using Kiln.Contracts;
+
+namespace Kiln.Worker;
+
+/// <summary>Why a task stopped before its script ended on its own.</summary>
+internal enum StopReason
+{
+    None,
+    /// <summary>The server asked (a user cancelled): report <c>cancelled</c>.</summary>
+    Cancelled,
+    /// <summary>The lease is gone: the server will refuse any report; just stop.</summary>
+    Lost,
+    /// <summary>The worker is shutting down (second signal): report through <c>fail</c>, so the work is retried elsewhere.</summary>
+    Shutdown,
+}
+
+/// <summary>How an attempt ended, as the worker will report it.</summary>
+internal sealed record TaskOutcome(string Kind, int? ExitCode, string Message)
+{
+    public static TaskOutcome Succeeded() => new("succeeded", 0, "exit code 0");
+    public static TaskOutcome Failed(int exitCode, string message) => new("failed", exitCode, message);
+    public static TaskOutcome Cancelled() => new("cancelled", null, "cancelled on request");
+    /// <summary>An infrastructure error (timeout, shutdown, a transfer that could not be done): reported through <c>fail</c>, retried automatically.</summary>
+    public static TaskOutcome Error(string reason) => new("error", null, reason);
+    public static TaskOutcome Lost() => new("lost", null, "the lease was lost");
+
+    public bool IsReportedAsFailure => Kind == "error";
+
+    public CompleteRequest ToComplete(Guid lease) => new(lease, Kind, ExitCode, Message);
+
+    public FailRequest ToFail(Guid lease) => new(lease, Message);
+}

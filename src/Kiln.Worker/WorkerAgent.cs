@@ -1,0 +1,286 @@
+using System.Collections.Concurrent;
+using Kiln.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace Kiln.Worker;
+
+/// <summary>
+/// The worker's control loop, independent of the tasks it runs: it registers, long-polls for
+/// work while slots are free, and heartbeats the leases it holds (learning of cancellations and
+/// lost leases from the answers). Tasks run beside it as <see cref="TaskRun"/>s; a slow task never
+/// delays a heartbeat. <see cref="Drain"/> stops claiming and lets running tasks finish; a second
+/// call (or <see cref="Abort"/>) stops them and reports them for retry.
+/// </summary>
+public sealed class WorkerAgent : IDisposable
+{
+    private readonly WorkerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly RetryPolicy _retry;
+    private readonly ConcurrentDictionary<long, (TaskRun Run, Task Done)> _running = new();
+    private readonly CancellationTokenSource _draining = new();
+    private readonly CancellationTokenSource _aborting = new();
+    private readonly SemaphoreSlim _slotFreed = new(0);
+    private TimingPolicy _timing = new(10, 60, 30);
+    private CancellationTokenSource? _giveUp;
+
+    /// <summary>How long reports may still be retried after the parent process vanished.</summary>
+    private static readonly TimeSpan OrphanedReportGrace = TimeSpan.FromSeconds(10);
+
+    public WorkerAgent(WorkerOptions options, ILogger logger, TimeProvider? time = null)
+    {
+        _options = options;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _retry = new RetryPolicy(_time, (what, e, delay) => WorkerLog.Retrying(_logger, what, e.Message, delay.TotalSeconds));
+    }
+
+    /// <summary>Tasks running now.</summary>
+    public int Running => _running.Count;
+
+    /// <summary>First call: finish running tasks, claim nothing new. Second call: <see cref="Abort"/>.</summary>
+    public void Drain()
+    {
+        if (_draining.IsCancellationRequested)
+        {
+            Abort();
+            return;
+        }
+        WorkerLog.Draining(_logger, _running.Count);
+        _draining.Cancel();
+    }
+
+    /// <summary>Stops every running task (SIGTERM, then SIGKILL) and reports it through <c>fail</c>, so it is retried elsewhere.</summary>
+    public void Abort()
+    {
+        if (_aborting.IsCancellationRequested)
+        {
+            return;
+        }
+        WorkerLog.Aborting(_logger, _running.Count);
+        _aborting.Cancel();
+        _draining.Cancel();
+        foreach (var (run, _) in _running.Values)
+        {
+            run.Stop(StopReason.Shutdown);
+        }
+    }
+
+    /// <summary>Runs until drained or aborted.</summary>
+    /// <param name="hardStop">Gives up everything, reports included (the process is exiting regardless).</param>
+    /// <exception cref="KilnApiException">The server refused the registration (e.g. a wrong token).</exception>
+    public async Task RunAsync(CancellationToken hardStop)
+    {
+        var tasks = Path.Combine(_options.WorkDirectory, "tasks");
+        var orphans = TaskProcess.KillOrphans(tasks, TaskRun.PidFileName);
+        if (orphans > 0)
+        {
+            WorkerLog.KilledOrphans(_logger, orphans, tasks);
+        }
+        if (Directory.Exists(tasks))
+        {
+            Directory.Delete(tasks, recursive: true);
+        }
+
+        using var client = new KilnClient(_options.Server);
+        using var registering = CancellationTokenSource.CreateLinkedTokenSource(_draining.Token, hardStop);
+        RegisterWorkerResponse registration;
+        try
+        {
+            registration = await _retry.UntilAcknowledgedAsync("registration", c => client.RegisterWorkerAsync(_options.RegistrationToken,
+                new RegisterWorkerRequest(_options.Name, _options.Architectures, _options.Tags, _options.Queues, _options.Slots), c), registering.Token);
+        }
+        catch (OperationCanceledException) when (registering.IsCancellationRequested)
+        {
+            return;
+        }
+        _timing = registration.Timing;
+        WorkerLog.Registered(_logger, registration.WorkerId, _options.Name, string.Join(",", _options.Architectures),
+            string.Join(",", _options.Queues), _options.Slots, _options.Server);
+
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
+        _giveUp = giveUp;
+        hardStop = giveUp.Token;
+        using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
+        var heartbeats = HeartbeatLoopAsync(client, stopHeartbeats.Token);
+        var watchdog = _options.ParentProcessId is { } parent ? WatchParentAsync(parent, stopHeartbeats.Token) : Task.CompletedTask;
+        await ClaimLoopAsync(client, hardStop);
+
+        // Drained or aborted: wait for running tasks to end and report.
+        await Task.WhenAll(_running.Values.Select(r => r.Done));
+        await stopHeartbeats.CancelAsync();
+        await heartbeats;
+        await watchdog;
+        WorkerLog.Stopped(_logger);
+    }
+
+    private async Task ClaimLoopAsync(KilnClient client, CancellationToken hardStop)
+    {
+        using var aborting = CancellationTokenSource.CreateLinkedTokenSource(_aborting.Token, hardStop);
+        var backoff = RetryPolicy.FirstDelay;
+        while (!_draining.IsCancellationRequested)
+        {
+            var free = _options.Slots - _running.Count;
+            if (free <= 0)
+            {
+                try
+                {
+                    await _slotFreed.WaitAsync(TimeSpan.FromSeconds(1), _draining.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Draining: the loop ends.
+                }
+                continue;
+            }
+            ClaimResponse claim;
+            try
+            {
+                // A drain does not cut a claim short: work it returns is handed back at once rather than left to expire.
+                claim = await client.ClaimAsync(new ClaimRequest(free, Math.Min(_options.ClaimWaitSeconds, _timing.MaxClaimWaitSeconds)), aborting.Token);
+                backoff = RetryPolicy.FirstDelay;
+            }
+            catch (OperationCanceledException) when (aborting.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (KilnClient.IsTransient(e, aborting.Token))
+            {
+                WorkerLog.Retrying(_logger, "claim", e.Message, backoff.TotalSeconds);
+                await Task.Delay(backoff, _time, _draining.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                backoff = backoff * 2 < RetryPolicy.MaxDelay ? backoff * 2 : RetryPolicy.MaxDelay;
+                continue;
+            }
+            foreach (var assignment in claim.Assignments)
+            {
+                if (_draining.IsCancellationRequested)
+                {
+                    await HandBackAsync(client, assignment, hardStop);
+                }
+                else
+                {
+                    Start(client, assignment, hardStop);
+                }
+            }
+        }
+    }
+
+    private void Start(KilnClient client, Assignment assignment, CancellationToken hardStop)
+    {
+        var run = new TaskRun(assignment, client, _options, _retry, _logger, _time);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = Task.Run(async () =>
+        {
+            await started.Task;
+            try
+            {
+                await run.RunAsync(hardStop);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                WorkerLog.TaskCrashed(_logger, e, assignment.WorkRequestId);
+            }
+            finally
+            {
+                _running.TryRemove(assignment.WorkRequestId, out _);
+                run.Dispose();
+                _slotFreed.Release();
+            }
+        }, CancellationToken.None);
+        _running[assignment.WorkRequestId] = (run, done);
+        started.SetResult();
+    }
+
+    private async Task HandBackAsync(KilnClient client, Assignment assignment, CancellationToken hardStop)
+    {
+        try
+        {
+            await _retry.UntilAcknowledgedAsync("hand-back", c => client.FailAsync(assignment.WorkRequestId,
+                new FailRequest(assignment.LeaseToken, $"worker {_options.Name} was draining and did not start it"), c), hardStop);
+        }
+        catch (KilnApiException e)
+        {
+            WorkerLog.ReportRefused(_logger, assignment.WorkRequestId, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Renews leases and hears about cancellations. Runs at the server's heartbeat interval, or
+    /// <see cref="WorkerOptions.CancelCheckInterval"/> if shorter, whatever the tasks are doing.
+    /// </summary>
+    private async Task HeartbeatLoopAsync(KilnClient client, CancellationToken stop)
+    {
+        var failing = false;
+        while (!stop.IsCancellationRequested)
+        {
+            var interval = TimeSpan.FromSeconds(Math.Max(1, _timing.HeartbeatSeconds));
+            if (interval > _options.CancelCheckInterval)
+            {
+                interval = _options.CancelCheckInterval;
+            }
+            await Task.Delay(interval, _time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            var leases = _running.Values.Select(r => r.Run.Lease).ToList();
+            if (leases.Count == 0 || stop.IsCancellationRequested)
+            {
+                continue;
+            }
+            try
+            {
+                var answer = await client.HeartbeatAsync(new HeartbeatRequest(leases), stop);
+                _timing = answer.Timing;
+                failing = false;
+                foreach (var status in answer.Leases)
+                {
+                    if (!_running.TryGetValue(status.WorkRequestId, out var entry))
+                    {
+                        continue;
+                    }
+                    if (status.Status == "cancel")
+                    {
+                        WorkerLog.CancelRequested(_logger, status.WorkRequestId);
+                        entry.Run.Stop(StopReason.Cancelled);
+                    }
+                    else if (status.Status == "lost")
+                    {
+                        entry.Run.Stop(StopReason.Lost);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (KilnClient.IsTransient(e, stop) || e is KilnApiException)
+            {
+                // Tasks keep running: the server may be restarting, and their leases outlast a few missed beats.
+                if (!failing)
+                {
+                    WorkerLog.HeartbeatFailed(_logger, e.Message);
+                }
+                failing = true;
+            }
+        }
+    }
+
+    private async Task WatchParentAsync(int parentPid, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), _time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!stop.IsCancellationRequested && !Directory.Exists($"/proc/{parentPid}"))
+            {
+                WorkerLog.ParentGone(_logger, parentPid);
+                Abort();
+                _giveUp?.CancelAfter(OrphanedReportGrace);
+                return;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _draining.Dispose();
+        _aborting.Dispose();
+        _slotFreed.Dispose();
+    }
+}

@@ -1,0 +1,58 @@
+using System.Runtime.InteropServices;
+
+namespace Kiln.Worker;
+
+/// <summary>How a worker introduces itself and runs its tasks. <c>kiln worker</c> fills it from options and environment.</summary>
+public sealed record WorkerOptions
+{
+    /// <summary>Base URL of the server.</summary>
+    public required Uri Server { get; init; }
+
+    /// <summary>The farm's registration token (the server prints it).</summary>
+    public required string RegistrationToken { get; init; }
+
+    /// <summary>Unique name; re-registering the same name replaces the old registration.</summary>
+    public string Name { get; init; } = Environment.MachineName;
+
+    /// <summary>Architectures it builds for; the first is its own.</summary>
+    public IReadOnlyList<string> Architectures { get; init; } = [NativeArchitecture()];
+
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
+    public IReadOnlyList<string> Queues { get; init; } = ["builds"];
+
+    /// <summary>Tasks run at once.</summary>
+    public int Slots { get; init; } = 1;
+
+    /// <summary>Where task directories are made (<c>tasks/&lt;id&gt;-&lt;attempt&gt;/</c>); emptied of leftovers at start.</summary>
+    public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "kiln-worker");
+
+    /// <summary>Between SIGTERM and SIGKILL to a task's process group (cancel, timeout, shutdown).</summary>
+    public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Heartbeat interval while tasks run, when shorter than the server's: cancellation is learnt
+    /// from heartbeats, and must reach the task within 5 s (interval + <see cref="KillGrace"/> + a round trip).
+    /// </summary>
+    public TimeSpan CancelCheckInterval { get; init; } = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>Longest long-poll claim; the server caps it too. Short enough that a draining worker exits promptly.</summary>
+    public int ClaimWaitSeconds { get; init; } = 10;
+
+    /// <summary>Exit (killing tasks) when this process ends: set by <c>kiln up</c> for its local workers.</summary>
+    public int? ParentProcessId { get; init; }
+
+    /// <summary>Debian name of this machine's architecture.</summary>
+    public static string NativeArchitecture() => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.X64 => "amd64",
+        Architecture.Arm64 => "arm64",
+        Architecture.X86 => "i386",
+        Architecture.Arm => "armhf",
+        Architecture.RiscV64 => "riscv64",
+        Architecture.S390x => "s390x",
+        Architecture.Ppc64le => "ppc64el",
+        Architecture.LoongArch64 => "loong64",
+        var other => other.ToString().ToLowerInvariant(),
+    };
+}
