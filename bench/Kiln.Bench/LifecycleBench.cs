@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using Kiln.Store.Engine;
+using Kiln.Store.Workers;
+
+namespace Kiln.Bench;
+
+/// <summary>
+/// <c>lifecycle</c>: N no-op work requests through a real server and PostgreSQL over real HTTP,
+/// drained by W simulated workers. Two shapes: <b>bulk</b> (one workflow of N independent jobs,
+/// submitted first) and <b>stream</b> (N single-job workflows submitted by two clients while
+/// the workers drain). Then variants that isolate costs: batched claims, no HTTP (the stores
+/// called directly), commits without waiting for the WAL flush, and a profiled pass.
+/// </summary>
+public static class LifecycleBench
+{
+    /// <summary>The two headline shapes only: what <c>ceiling</c> and <c>peer</c> compare against.</summary>
+    public static async Task<BenchResult> RunReferenceAsync(BenchCluster cluster, BenchOptions o)
+    {
+        var result = new BenchResult("lifecycle");
+        await BulkAsync(cluster, o, result, "bulk", "lc_bulk", slots: 1, profile: false);
+        await StreamAsync(cluster, o, result);
+        return result;
+    }
+
+    public static async Task<BenchResult> RunAsync(BenchCluster cluster, BenchOptions o)
+    {
+        var result = await RunReferenceAsync(cluster, o);
+        if (!o.Quick)
+        {
+            await BulkAsync(cluster, o, result, "bulk_slots16", "lc_batch", slots: 16, profile: false);
+        }
+        await DirectAsync(cluster, o, result);
+        if (!o.Ephemeral && !o.Quick)
+        {
+            await BulkAsync(cluster, o, result, "bulk_async_commit", "lc_async", slots: 1, profile: false, settings: "synchronous_commit = off");
+        }
+        await BulkAsync(cluster, o, result, "profiled", "lc_profile", slots: 1, profile: true);
+        result.Notes.Add("bulk = one workflow of N jobs submitted, then drained; stream = N one-job workflows submitted by 2 clients while W workers drain");
+        result.Notes.Add("claim latency counts claims that returned work; *_cpu_* is CPU per work request of this process (server + workers) and of PostgreSQL");
+        return result;
+    }
+
+    private static async Task BulkAsync(
+        BenchCluster cluster, BenchOptions o, BenchResult result, string prefix, string database, int slots, bool profile, string? settings = null)
+    {
+        await using var kiln = await KilnUnderTest.StartAsync(cluster, database, settings);
+        var workers = new List<HttpClient>();
+        for (var i = 0; i < o.Workers; i++)
+        {
+            workers.Add(await kiln.WorkerClientAsync($"w{i}", slots));
+        }
+        var n = profile ? Math.Max(o.N / 2, 100) : o.N;
+        await kiln.SubmitAsync(KilnUnderTest.Independent(16, "warm-up"));
+        (await WorkerFleet.DrainHttpAsync(workers, 16, slots)).Dispose();
+        if (cluster.HasStatementStats)
+        {
+            await DbStats.ResetStatementsAsync(kiln.ConnectionString);
+        }
+
+        using var profiler = profile ? new ServerProfile() : null;
+        var cpu = CpuMeter.Start(cluster);
+        var start = Stopwatch.GetTimestamp();
+        await kiln.SubmitAsync(KilnUnderTest.Independent(n, prefix));
+        var submitted = Stopwatch.GetTimestamp();
+        using var fleet = await WorkerFleet.DrainHttpAsync(workers, n, slots);
+        var submit = Stopwatch.GetElapsedTime(start, submitted).TotalSeconds;
+        var drain = Stopwatch.GetElapsedTime(submitted, fleet.FinishedAt).TotalSeconds;
+        cpu.Report(result, prefix, n);
+        result.Metric($"{prefix}_work_requests", n);
+        result.Metric($"{prefix}_submit_s", submit);
+        result.Metric($"{prefix}_drain_per_s", n / drain);
+        result.Metric($"{prefix}_e2e_per_s", n / (submit + drain));
+        fleet.Claims.Report(result, $"{prefix}_claim");
+        result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
+        fleet.Completions.Report(result, $"{prefix}_complete");
+        if (profiler is not null)
+        {
+            profiler.Report(result, prefix);
+            result.Metric($"{prefix}_client_claim_mean_ms", fleet.Claims.Mean);
+            result.Metric($"{prefix}_client_complete_mean_ms", fleet.Completions.Mean);
+        }
+        if (cluster.HasStatementStats && prefix == "bulk")
+        {
+            Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
+            DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
+        }
+    }
+
+    private static async Task StreamAsync(BenchCluster cluster, BenchOptions o, BenchResult result)
+    {
+        const string prefix = "stream";
+        await using var kiln = await KilnUnderTest.StartAsync(cluster, "lc_stream");
+        var workers = new List<HttpClient>();
+        for (var i = 0; i < o.Workers; i++)
+        {
+            workers.Add(await kiln.WorkerClientAsync($"w{i}", 1));
+        }
+        var submitters = new[] { kiln.NewClient(), kiln.NewClient() };
+        var submits = new Latencies();
+        var n = o.N;
+        var cpu = CpuMeter.Start(cluster);
+        var start = Stopwatch.GetTimestamp();
+        var drain = WorkerFleet.DrainHttpAsync(workers, n, 1);
+        var next = -1;
+        await Task.WhenAll(submitters.Select(client => Task.Run(async () =>
+        {
+            for (var i = Interlocked.Increment(ref next); i < n; i = Interlocked.Increment(ref next))
+            {
+                var t = Stopwatch.GetTimestamp();
+                using var response = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(
+                    client, "/api/v1/workflows", KilnUnderTest.Independent(1, $"s{i}"), Kiln.Server.Api.ApiJson.Options);
+                response.EnsureSuccessStatusCode();
+                submits.Add(Stopwatch.GetElapsedTime(t));
+            }
+        })));
+        var submitted = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        using var fleet = await drain;
+        var total = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
+        cpu.Report(result, prefix, n);
+        result.Metric($"{prefix}_work_requests", n);
+        result.Metric($"{prefix}_submit_per_s", n / submitted);
+        result.Metric($"{prefix}_e2e_per_s", n / total);
+        submits.Report(result, $"{prefix}_submit");
+        fleet.Claims.Report(result, $"{prefix}_claim");
+        result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
+        fleet.Completions.Report(result, $"{prefix}_complete");
+    }
+
+    /// <summary>The same bulk drain with the stores called in-process: the HTTP, JSON and Kestrel cost is the difference.</summary>
+    private static async Task DirectAsync(BenchCluster cluster, BenchOptions o, BenchResult result)
+    {
+        const string prefix = "bulk_no_http";
+        await using var kiln = await KilnUnderTest.StartAsync(cluster, "lc_direct");
+        var store = kiln.Service<WorkerStore>();
+        var workers = new List<WorkerIdentity>();
+        for (var i = 0; i < o.Workers; i++)
+        {
+            workers.Add((await store.AuthenticateAsync(await kiln.RegisterAsync($"w{i}", 1), default))!);
+        }
+        var claims = kiln.Service<ClaimStore>();
+        var reports = kiln.Service<ReportStore>();
+        await kiln.SubmitAsync(KilnUnderTest.Independent(16, "warm-up"));
+        (await WorkerFleet.DrainDirectAsync(claims, reports, workers, 16, 1)).Dispose();
+        var n = o.N;
+        var cpu = CpuMeter.Start(cluster);
+        await kiln.SubmitAsync(KilnUnderTest.Independent(n, prefix));
+        var start = Stopwatch.GetTimestamp();
+        using var fleet = await WorkerFleet.DrainDirectAsync(claims, reports, workers, n, 1);
+        var drain = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
+        cpu.Report(result, prefix, n);
+        result.Metric($"{prefix}_drain_per_s", n / drain);
+        fleet.Claims.Report(result, $"{prefix}_claim");
+        result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
+        fleet.Completions.Report(result, $"{prefix}_complete");
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using Hangfire;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
+
+namespace Kiln.Bench;
+
+/// <summary>
+/// <c>peer</c>: the same no-op load through Hangfire with Hangfire.PostgreSql, on its own
+/// database in the same cluster, in the same process: N jobs enqueued by two producers, run by
+/// a BackgroundJobServer of W workers. Shapes as in <c>lifecycle</c>: <b>bulk</b> (all enqueued,
+/// then the server starts) and <b>stream</b> (enqueued while the server runs). Hangfire is given
+/// its fastest settings: long polling (LISTEN/NOTIFY) and a 50 ms poll fallback.
+/// </summary>
+public static class PeerBench
+{
+    public static async Task<BenchResult> RunAsync(BenchCluster cluster, BenchOptions o, BenchResult? kiln)
+    {
+        var result = new BenchResult("peer");
+        var cs = await cluster.CreateDatabaseAsync("hangfire", kilnSchema: false);
+        var storageOptions = new PostgreSqlStorageOptions
+        {
+            PrepareSchemaIfNecessary = true,
+            EnableLongPolling = true,
+            QueuePollInterval = TimeSpan.FromMilliseconds(50),
+        };
+        var storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(cs, storageOptions), storageOptions);
+        var client = new BackgroundJobClient(storage);
+        var serverOptions = new BackgroundJobServerOptions
+        {
+            WorkerCount = o.Workers,
+            ServerName = "kiln-bench",
+            SchedulePollingInterval = TimeSpan.FromSeconds(1),
+            ShutdownTimeout = TimeSpan.FromSeconds(10),
+        };
+        var n = o.N;
+
+        // Warm-up: schema, JIT, connection pool.
+        var warm = HangfireNoop.Expect(16);
+        Enqueue(client, 16);
+        using (new BackgroundJobServer(serverOptions, storage))
+        {
+            await warm.WaitAsync(TimeSpan.FromMinutes(2));
+        }
+
+        // bulk
+        var writes0 = await DbStats.TupleWritesAsync(cs);
+        var lsn0 = await DbStats.WalLsnAsync(cs);
+        var done = HangfireNoop.Expect(n);
+        var cpu = CpuMeter.Start(cluster);
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, 2).Select(p => Task.Run(() => Enqueue(client, n / 2 + (p == 0 ? n % 2 : 0)))));
+        var enqueued = Stopwatch.GetTimestamp();
+        TimeSpan drain;
+        using (new BackgroundJobServer(serverOptions, storage))
+        {
+            await done.WaitAsync(TimeSpan.FromMinutes(30));
+            drain = Stopwatch.GetElapsedTime(enqueued);
+        }
+        cpu.Report(result, "hangfire_bulk", n);
+        var enqueue = Stopwatch.GetElapsedTime(start, enqueued).TotalSeconds;
+        result.Metric("hangfire_bulk_enqueue_s", enqueue);
+        result.Metric("hangfire_bulk_drain_per_s", n / drain.TotalSeconds);
+        result.Metric("hangfire_bulk_e2e_per_s", n / (enqueue + drain.TotalSeconds));
+        var lsn1 = await DbStats.WalLsnAsync(cs);
+        var writes1 = await DbStats.TupleWritesAsync(cs);
+        result.Metric("hangfire_tuple_writes_per_job", (writes1.Values.Sum() - writes0.Values.Sum()) / (double)n);
+        result.Metric("hangfire_wal_bytes_per_job", (lsn1 - lsn0) / (double)n);
+
+        // stream
+        done = HangfireNoop.Expect(n);
+        using (new BackgroundJobServer(serverOptions, storage))
+        {
+            cpu = CpuMeter.Start(cluster);
+            start = Stopwatch.GetTimestamp();
+            await Task.WhenAll(Enumerable.Range(0, 2).Select(p => Task.Run(() => Enqueue(client, n / 2 + (p == 0 ? n % 2 : 0)))));
+            await done.WaitAsync(TimeSpan.FromMinutes(30));
+            var total = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            cpu.Report(result, "hangfire_stream", n);
+            result.Metric("hangfire_stream_e2e_per_s", n / total);
+        }
+        result.Metric("hangfire_workers", o.Workers);
+        result.Environment["hangfire"] = $"Hangfire.Core {typeof(BackgroundJob).Assembly.GetName().Version}, Hangfire.PostgreSql {typeof(PostgreSqlStorage).Assembly.GetName().Version}";
+
+        kiln ??= await LifecycleBench.RunReferenceAsync(cluster, o);
+        result.Absorb(CeilingBench.Pick(kiln, "bulk_drain_per_s", "bulk_e2e_per_s", "stream_e2e_per_s"), "kiln_");
+        result.Ratio("kiln_vs_hangfire_bulk_e2e", kiln.Metrics["bulk_e2e_per_s"] / result.Metrics["hangfire_bulk_e2e_per_s"]);
+        result.Ratio("kiln_vs_hangfire_bulk_drain", kiln.Metrics["bulk_drain_per_s"] / result.Metrics["hangfire_bulk_drain_per_s"]);
+        result.Ratio("kiln_vs_hangfire_stream_e2e", kiln.Metrics["stream_e2e_per_s"] / result.Metrics["hangfire_stream_e2e_per_s"]);
+        result.Notes.Add("Hangfire's job body runs in-process with no HTTP hop; Kiln's workers go through HTTP to the server (goal: Kiln >= 10x)");
+        return result;
+    }
+
+    private static void Enqueue(BackgroundJobClient client, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            client.Enqueue(() => HangfireNoop.Run());
+        }
+    }
+}
