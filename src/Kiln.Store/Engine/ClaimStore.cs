@@ -23,7 +23,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
     /// counts as n−1 more running), and locked with SKIP LOCKED: a row another claim holds is
     /// passed over, never waited for, and a row another claim just took fails the re-check.
     /// </summary>
-    private const string ClaimSql = """
+    internal const string ClaimSql = """
         WITH running AS (
             -- one row per busy slot of the farm, from a partial index: fair share compares
             -- running work in this queue; the cap counts a project's running work everywhere
@@ -36,8 +36,9 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- a project at its cap gets nothing until one of its slots frees up
             WHERE p.max_running IS NULL OR coalesce(r.total, 0) < p.max_running
             ORDER BY coalesce(r.in_queue, 0)::float8 / p.weight, p.id
-        ), candidates AS (
-            SELECT c.id, c.claim_rank, f.running, f.weight, c.nth
+        ), candidates AS MATERIALIZED (
+            -- MATERIALIZED: evaluated once, whatever the planner's statistics say
+            SELECT c.id, row_number() OVER (ORDER BY (f.running + c.nth - 1)::float8 / f.weight, c.claim_rank DESC, c.id) AS pos
             FROM fair_order f
             CROSS JOIN LATERAL (
                 SELECT w.id, w.claim_rank, row_number() OVER (ORDER BY w.claim_rank DESC, w.id) AS nth
@@ -55,11 +56,15 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             WHERE f.max_running IS NULL OR f.total + c.nth <= f.max_running
             LIMIT @slots * 4
         ), chosen AS (
-            SELECT w.id FROM work_requests w JOIN candidates c ON c.id = w.id
-            WHERE w.state = 'pending'
-            ORDER BY (c.running + c.nth - 1)::float8 / c.weight, c.claim_rank DESC, c.id
+            -- each candidate is fetched by primary key in fair order (never by scanning pending
+            -- rows, whatever the statistics say) and locked; a row another claim holds or has
+            -- just taken is passed over, and the loop stops once @slots rows are locked
+            SELECT x.id FROM (SELECT id, pos FROM candidates ORDER BY pos) c
+            CROSS JOIN LATERAL (
+                SELECT w.id FROM work_requests w WHERE w.id = c.id AND w.state = 'pending'
+                FOR UPDATE SKIP LOCKED
+            ) x
             LIMIT @slots
-            FOR UPDATE OF w SKIP LOCKED
         )
         UPDATE work_requests w SET
             state = 'running',
@@ -74,7 +79,10 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
         FROM chosen c
         WHERE w.id = c.id
         RETURNING w.id, w.workflow_id, w.name, w.attempt, w.lease_token, w.lease_expires_at, w.run, w.env, w.outputs, w.timeout_seconds,
-            (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d JOIN work_requests p ON p.id = d.depends_on_id WHERE d.work_request_id = w.id)
+            -- OFFSET 0 keeps the per-dependency primary-key lookup from being flattened into a join
+            (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d
+             CROSS JOIN LATERAL (SELECT p.name, p.id FROM work_requests p WHERE p.id = d.depends_on_id OFFSET 0) p
+             WHERE d.work_request_id = w.id)
         """;
 
     /// <summary>
