@@ -16,6 +16,9 @@ internal sealed class TaskRun : IDisposable
 {
     public const string PidFileName = "pgid";
 
+    /// <summary>No byte-order mark: the log is a byte stream, and the task's own output follows.</summary>
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
     private readonly KilnClient _client;
     private readonly WorkerOptions _options;
     private readonly RetryPolicy _retry;
@@ -226,7 +229,7 @@ internal sealed class TaskRun : IDisposable
     {
         try
         {
-            File.AppendAllText(Spool, $"[kiln] {message}\n", Encoding.UTF8);
+            File.AppendAllText(Spool, $"[kiln] {message}\n", Utf8);
         }
         catch (IOException)
         {

@@ -55,7 +55,7 @@ public static class ArtifactsCommand
                 var table = new Table().Border(TableBorder.Rounded).Title($"work request {id}, attempt {list.Attempt}").AddColumns("path", "size", "sha256");
                 foreach (var a in list.Items)
                 {
-                    table.AddRow(Markup.Escape(a.Path), Views.Bytes(a.Size), a.Sha256);
+                    table.AddRow(Markup.Escape(a.Path), Views.Bytes(a.Size), a.Sha256[..16] + "…");
                 }
                 AnsiConsole.Write(table);
             }

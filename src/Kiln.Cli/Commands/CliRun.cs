@@ -18,6 +18,7 @@ public static class CliRun
     public static async Task<int> GuardAsync(string command, string? serverOption, Func<Uri, Task<int>> body)
     {
         Uri? server = null;
+        Views.FitConsole();
         try
         {
             server = ClientSettings.Server(serverOption);

@@ -27,7 +27,7 @@ public static class ListCommand
                 return 0;
             }
             var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "name", "project", "state", "progress", "created", "took");
-            var now = DateTimeOffset.UtcNow;
+            var now = TimeProvider.System.GetUtcNow();
             foreach (var w in page.Items)
             {
                 table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), Markup.Escape(w.Project), Views.State(w.State),
@@ -36,7 +36,7 @@ public static class ListCommand
             AnsiConsole.Write(table);
             if (page.Next is not null)
             {
-                AnsiConsole.MarkupLine($"[grey]more: kiln list --after {page.Next}[/]");
+                Views.Line($"[grey]more: kiln list --after {page.Next}[/]");
             }
             return 0;
         }));

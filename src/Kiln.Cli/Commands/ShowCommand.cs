@@ -27,10 +27,10 @@ public static class ShowCommand
                     CliRun.PrintJson(workflow);
                     return 0;
                 }
-                var now = DateTimeOffset.UtcNow;
-                AnsiConsole.MarkupLine(Views.Headline(workflow));
-                AnsiConsole.MarkupLine($"created {Views.Time(workflow.CreatedAt)}" + (workflow.FinishedAt is { } f ? $", finished {Views.Time(f)} ({Views.Duration(workflow.CreatedAt, f, now)})" : ""));
-                AnsiConsole.MarkupLine(Views.Progress(workflow.Counts));
+                var now = TimeProvider.System.GetUtcNow();
+                Views.Line(Views.Headline(workflow));
+                Views.Line($"created {Views.Time(workflow.CreatedAt)}" + (workflow.FinishedAt is { } f ? $", finished {Views.Time(f)} ({Views.Duration(workflow.CreatedAt, f, now)})" : ""));
+                Views.Line(Views.Progress(workflow.Counts));
                 AnsiConsole.Write(Views.Jobs(workflow, now));
                 return 0;
             }
@@ -51,8 +51,8 @@ public static class ShowCommand
     private static void ShowJob(WorkRequestView job, ArtifactList artifacts)
     {
         var s = job.Summary;
-        AnsiConsole.MarkupLine($"Job [bold]{Markup.Escape(s.Name)}[/] (work request {s.Id}) of workflow {s.WorkflowId}: {Views.State(s.State)}" + (job.CancelRequested ? " [darkorange](cancel requested)[/]" : ""));
-        AnsiConsole.MarkupLine($"queue {Markup.Escape(s.Queue)}, architecture {Markup.Escape(s.Architecture ?? "any")}, tags [{Markup.Escape(string.Join(", ", job.Tags))}], timeout {job.TimeoutSeconds} s, up to {job.MaxAttempts} attempt(s)"
+        Views.Line($"Job [bold]{Markup.Escape(s.Name)}[/] (work request {s.Id}) of workflow {s.WorkflowId}: {Views.State(s.State)}" + (job.CancelRequested ? " [darkorange](cancel requested)[/]" : ""));
+        Views.Line($"queue {Markup.Escape(s.Queue)}, architecture {Markup.Escape(s.Architecture ?? "any")}, tags [[{Markup.Escape(string.Join(", ", job.Tags))}]], timeout {job.TimeoutSeconds} s, up to {job.MaxAttempts} attempt(s)"
             + (job.NotBefore is { } nb ? $", next attempt not before {Views.Time(nb)}" : ""));
         var attempts = new Table().Border(TableBorder.Rounded).AddColumns("attempt", "worker", "started", "took", "outcome", "exit", "message");
         foreach (var a in job.Attempts)
@@ -63,7 +63,7 @@ public static class ShowCommand
         }
         if (s.State == "running")
         {
-            attempts.AddRow(s.Attempt.ToString(CultureInfo.InvariantCulture), "", Views.Time(s.StartedAt), Views.Duration(s.StartedAt, null, DateTimeOffset.UtcNow), Views.State("running"), "", "");
+            attempts.AddRow(s.Attempt.ToString(CultureInfo.InvariantCulture), "", Views.Time(s.StartedAt), Views.Duration(s.StartedAt, null, TimeProvider.System.GetUtcNow()), Views.State("running"), "", "");
         }
         AnsiConsole.Write(attempts);
         if (artifacts.Items.Count > 0)
@@ -75,6 +75,6 @@ public static class ShowCommand
             }
             AnsiConsole.Write(table);
         }
-        AnsiConsole.MarkupLine($"[grey]log: kiln logs {s.Id}[/]");
+        Views.Line($"[grey]log: kiln logs {s.Id}[/]");
     }
 }

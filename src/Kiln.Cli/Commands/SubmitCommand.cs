@@ -38,7 +38,7 @@ public static class SubmitCommand
                     }
                     else
                     {
-                        AnsiConsole.MarkupLine(answer.Created
+                        Views.Line(answer.Created
                             ? $"Submitted workflow [bold]{answer.Id}[/] ({answer.WorkRequests} work requests). Follow it: [bold]kiln watch {answer.Id}[/]"
                             : $"Workflow [bold]{answer.Id}[/] was already submitted with this idempotency key. Follow it: [bold]kiln watch {answer.Id}[/]");
                     }
@@ -46,7 +46,7 @@ public static class SubmitCommand
                 }
                 if (!asJson)
                 {
-                    AnsiConsole.MarkupLine($"Submitted workflow [bold]{answer.Id}[/] ({answer.WorkRequests} work requests)");
+                    Views.Line($"Submitted workflow [bold]{answer.Id}[/] ({answer.WorkRequests} work requests)");
                 }
                 var views = await WorkflowWatcher.WatchAsync(client, [answer.Id], asJson, TimeProvider.System, ct);
                 return WorkflowWatcher.ExitCode(views);

@@ -57,6 +57,7 @@ public static class UpCommand
     private static async Task<int> RunAsync(KilnServerOptions options, int workerCount, int slots, IReadOnlyList<string>? demoFiles, bool exitAfterDemo, CancellationToken ct)
     {
         var started = Stopwatch.StartNew();
+        Views.FitConsole();
         using var stopping = new CancellationTokenSource();
         void OnSignal(PosixSignalContext context)
         {
@@ -69,7 +70,7 @@ public static class UpCommand
         KilnServerHost host;
         try
         {
-            AnsiConsole.MarkupLine($"Starting Kiln in [bold]{Markup.Escape(options.DataDirectory)}[/] …");
+            Views.Line($"Starting Kiln in [bold]{Markup.Escape(options.DataDirectory)}[/] …");
             host = await KilnServerHost.StartAsync(options, ct: ct);
         }
         catch (Exception e) when (e is ManagedPostgresException or Npgsql.NpgsqlException or IOException)
@@ -86,11 +87,11 @@ public static class UpCommand
             var supervisor = new LocalWorkers(host.Url, host.WorkerToken, Path.Combine(options.DataDirectory, "workers"), slots);
             supervisor.Start(workerCount, stopping.Token);
 
-            AnsiConsole.MarkupLine($"[green]Kiln is up[/] at [bold link]{host.Url}[/] with {workerCount} local worker(s) ({started.Elapsed.TotalSeconds:0.0} s)");
-            AnsiConsole.MarkupLine($"  API description: {host.Url}/openapi/v1.json");
-            AnsiConsole.MarkupLine($"  Other machines:  kiln worker --server {host.Url} --token {host.WorkerToken}");
-            AnsiConsole.MarkupLine("  Try:             kiln submit examples/hello-deb.yaml --watch   (from this directory)");
-            AnsiConsole.MarkupLine("  Press [bold]Ctrl-C[/] to stop; data stays in the data directory.");
+            Views.Line($"[green]Kiln is up[/] at [bold link]{host.Url}[/] with {workerCount} local worker(s) ({started.Elapsed.TotalSeconds:0.0} s)");
+            Views.Line($"  API description: {host.Url}/openapi/v1.json");
+            Views.Line($"  Other machines:  kiln worker --server {host.Url} --token {host.WorkerToken}");
+            Views.Line("  Try:             kiln submit examples/hello-deb.yaml --watch   (from this directory)");
+            Views.Line("  Press [bold]Ctrl-C[/] to stop; data stays in the data directory.");
 
             var exitCode = 0;
             if (demoFiles is not null)
@@ -103,9 +104,9 @@ public static class UpCommand
             }
             await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
-            AnsiConsole.MarkupLine("Stopping: workers report their running tasks for retry, then the server and database stop …");
+            Views.Line("Stopping: workers report their running tasks for retry, then the server and database stop …");
             await supervisor.StopAsync(WorkerStopTimeout);
-            AnsiConsole.MarkupLine("Stopped.");
+            Views.Line("Stopped.");
             return exitCode;
         }
     }
@@ -121,12 +122,12 @@ public static class UpCommand
             {
                 var workflow = WorkflowFile.Load(file);
                 var answer = await SubmitCommand.SubmitAsync(client, workflow, workflow.Document, ct);
-                AnsiConsole.MarkupLine($"Demo: submitted [bold]{Markup.Escape(file)}[/] as workflow {answer.Id} ({answer.WorkRequests} work requests)");
+                Views.Line($"Demo: submitted [bold]{Markup.Escape(file)}[/] as workflow {answer.Id} ({answer.WorkRequests} work requests)");
                 ids.Add(answer.Id);
             }
             var views = await WorkflowWatcher.WatchAsync(client, ids, json: false, TimeProvider.System, ct);
             var code = WorkflowWatcher.ExitCode(views);
-            AnsiConsole.MarkupLine(code == 0
+            Views.Line(code == 0
                 ? $"[green]Demo finished: {views.Count} workflow(s) succeeded in {started.Elapsed.TotalSeconds:0.0} s.[/] Inspect: kiln show {ids[0]} · kiln logs {ids[0]}/publish"
                 : $"[red]Demo finished with failures in {started.Elapsed.TotalSeconds:0.0} s.[/] Inspect: kiln show {string.Join(", ", ids)}");
             return code;
@@ -183,7 +184,7 @@ public static class UpCommand
                 {
                     return;
                 }
-                AnsiConsole.MarkupLine($"[yellow]worker {name} exited with code {process.ExitCode}; restarting it[/]");
+                Views.Line($"[yellow]worker {name} exited with code {process.ExitCode}; restarting it[/]");
                 await Task.Delay(RestartDelay, CancellationToken.None);
             }
         }
@@ -214,9 +215,16 @@ public static class UpCommand
             {
                 running = [.. _running];
             }
+            // Two SIGTERMs = stop now and report (SIGINT would do, but a shell starting 'kiln up'
+            // in the background leaves SIGINT ignored in its children).
             foreach (var process in running)
             {
-                ProcessSignals.Interrupt(process.Id);
+                ProcessSignals.Terminate(process.Id);
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None);
+            foreach (var process in running)
+            {
+                ProcessSignals.Terminate(process.Id);
             }
             using var deadline = new CancellationTokenSource(timeout);
             try

@@ -7,6 +7,28 @@ namespace Kiln.Cli.Commands;
 /// <summary>How workflows, jobs and workers look in a terminal.</summary>
 public static class Views
 {
+    /// <summary>Piped output has no terminal width; do not wrap tables and lines at 80 columns then.</summary>
+    public static void FitConsole()
+    {
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = 240;
+        }
+    }
+
+    /// <summary>A line of markup; plain text when the output is not a terminal.</summary>
+    public static void Line(string markup)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            Console.Out.WriteLine(Markup.Remove(markup));
+        }
+        else
+        {
+            AnsiConsole.MarkupLine(markup);
+        }
+    }
+
     public static string State(string state) => state switch
     {
         "succeeded" => "[green]succeeded[/]",

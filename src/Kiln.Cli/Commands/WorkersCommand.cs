@@ -30,7 +30,7 @@ public static class WorkersCommand
                 CliRun.PrintJson(workers);
                 return 0;
             }
-            var now = DateTimeOffset.UtcNow;
+            var now = TimeProvider.System.GetUtcNow();
             var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "name", "architectures", "queues", "tags", "running", "last seen");
             foreach (var w in workers)
             {
