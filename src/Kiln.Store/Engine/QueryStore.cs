@@ -82,7 +82,7 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
         {
             items.Add(ReadWorkflow(reader, jobs: null));
         }
-        return Paged(items, limit, w => w.Id);
+        return Paging.Of(items, limit, w => w.Id);
     }
 
     public async Task<WorkflowView?> GetWorkflowAsync(long id, CancellationToken ct)
@@ -123,7 +123,7 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
         {
             items.Add(ReadSummary(reader, 0));
         }
-        return Paged(items, limit, w => w.Id);
+        return Paging.Of(items, limit, w => w.Id);
     }
 
     public async Task<WorkRequestView?> GetWorkRequestAsync(long id, CancellationToken ct)
@@ -176,9 +176,4 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
         r.GetInt64(o), r.GetInt64(o + 1), r.GetString(o + 2), r.GetString(o + 3), r.GetInt32(o + 4), r.GetString(o + 5),
         r.IsDBNull(o + 6) ? null : r.GetString(o + 6), r.GetFieldValue<DateTimeOffset>(o + 7),
         r.IsDBNull(o + 8) ? null : r.GetFieldValue<DateTimeOffset>(o + 8), r.IsDBNull(o + 9) ? null : r.GetFieldValue<DateTimeOffset>(o + 9));
-
-    private static Page<T> Paged<T>(List<T> items, int limit, Func<T, long> id) =>
-        items.Count > limit
-            ? new Page<T>(items.Take(limit).ToList(), id(items[limit - 1]).ToString(System.Globalization.CultureInfo.InvariantCulture))
-            : new Page<T>(items, null);
 }

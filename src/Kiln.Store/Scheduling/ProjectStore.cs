@@ -53,9 +53,7 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         {
             items.Add(Read(reader));
         }
-        return items.Count > limit
-            ? new Page<ProjectView>(items.Take(limit).ToList(), items[limit - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            : new Page<ProjectView>(items, null);
+        return Paging.Of(items, limit, v => v.Id);
     }
 
     public async Task<ProjectView?> GetAsync(string name, CancellationToken ct)

@@ -98,9 +98,7 @@ public sealed class WorkerStore(NpgsqlDataSource dataSource, TimeProvider time)
             items.Add(new WorkerView(reader.GetInt64(0), reader.GetString(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3),
                 reader.GetFieldValue<string[]>(4), reader.GetInt32(5), (int)reader.GetInt64(6), reader.GetFieldValue<DateTimeOffset>(7), reader.GetFieldValue<DateTimeOffset>(8)));
         }
-        return items.Count > limit
-            ? new Page<WorkerView>(items.Take(limit).ToList(), items[limit - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            : new Page<WorkerView>(items, null);
+        return Paging.Of(items, limit, v => v.Id);
     }
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
