@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace Kiln.EndToEnd.Tests;
+
+/// <summary>A real <c>kiln</c> process (server, worker or a client command) with its output kept for failure messages.</summary>
+public sealed partial class KilnProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private KilnProcess(Process process, string description)
+    {
+        _process = process;
+        Description = description;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { _output.Enqueue(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _output.Enqueue(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static string CliPath { get; } = Metadata("KilnCli");
+
+    public static string RepositoryRoot { get; } = Path.GetFullPath(Metadata("RepositoryRoot"));
+
+    public string Description { get; }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public string Output => string.Join('\n', _output);
+
+    public static KilnProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? RepositoryRoot,
+        };
+        psi.ArgumentList.Add(CliPath);
+        var list = args.ToList();
+        foreach (var a in list)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN"])
+        {
+            psi.Environment.Remove(name);
+        }
+        psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
+        return new KilnProcess(process, "kiln " + string.Join(' ', list));
+    }
+
+    /// <summary>Runs a client command to its end (bounded) and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
+    {
+        await using var process = Start(args);
+        await process.WaitForExitAsync(TimeSpan.FromMinutes(3));
+        return (process.ExitCode, process.Output);
+    }
+
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{Description} did not exit within {timeout}; output:\n{Output}");
+        }
+    }
+
+    /// <summary>SIGKILL to a whole process group (a task a killed worker left behind).</summary>
+    public static void KillGroup(int pgid)
+    {
+        if (pgid > 1)
+        {
+            _ = Kill(-pgid, 9);
+        }
+    }
+
+    public void KillHard()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+
+    private static string Metadata(string key) =>
+        typeof(KilnProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
