@@ -47,19 +47,67 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
         """;
 
     /// <summary>
-    /// Ends the attempt only if it is still the one the caller means: same lease token,
-    /// still running, and (for a worker) the lease not yet expired or (for the reaper) expired.
+    /// Ends the attempt and propagates it, in one statement after the rows were locked in
+    /// ascending order. Everything hangs on <c>ended</c>: the attempt is ended only if it is
+    /// still the one the caller means — same lease token, still running, and (for a worker)
+    /// the lease not yet expired or (for the reaper) expired. If not, nothing else changes
+    /// and the caller reads the row again. Then: the attempt row is written; a success
+    /// releases blocked dependents (pending at zero unmet); a final failure skips the
+    /// dependents passed in @skip; the workflow's counters move by what changed; waiting
+    /// claims are notified when work became pending.
     /// </summary>
-    private const string EndSql = """
-        UPDATE work_requests SET
-            state = @state,
-            lease_token = NULL, lease_expires_at = NULL, deadline_at = NULL,
-            not_before = @not_before,
-            -- Requeued work queues from when its backoff ends.
-            claim_rank = CASE WHEN @state = 'pending' THEN priority - @queued_epoch / @aging END,
-            finished_at = CASE WHEN @state IN ('pending') THEN NULL ELSE @now END
-        WHERE id = @id AND state = 'running' AND lease_token = @token
-          AND CASE WHEN @reaper THEN lease_expires_at < @now OR deadline_at < @now ELSE lease_expires_at >= @now END
+    private const string EndAttemptSql = """
+        WITH ended AS (
+            UPDATE work_requests SET
+                state = @state,
+                lease_token = NULL, lease_expires_at = NULL, deadline_at = NULL,
+                not_before = @not_before,
+                -- requeued work queues from when its backoff ends
+                claim_rank = CASE WHEN @state = 'pending' THEN priority - @queued_epoch / @aging END,
+                finished_at = CASE WHEN @state = 'pending' THEN NULL ELSE @now END
+            WHERE id = @id AND state = 'running' AND lease_token = @token
+              AND CASE WHEN @reaper THEN lease_expires_at < @now OR deadline_at < @now ELSE lease_expires_at >= @now END
+            RETURNING id
+        ), recorded AS (
+            INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message)
+            SELECT id, @attempt, @worker, @token, @started, @now, @outcome, @exit_code, @message FROM ended
+        ), released AS (
+            UPDATE work_requests w SET
+                unmet_deps = w.unmet_deps - 1,
+                state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END,
+                claim_rank = CASE WHEN w.unmet_deps = 1 THEN w.priority - @now_epoch / @aging END
+            FROM dependencies d, ended
+            WHERE @state = 'succeeded' AND d.depends_on_id = ended.id AND w.id = d.work_request_id AND w.state = 'blocked'
+            RETURNING w.state
+        ), skipped AS (
+            UPDATE work_requests w SET state = 'skipped', finished_at = @now
+            FROM ended
+            WHERE w.id = ANY(@skip) AND w.state IN ('blocked', 'pending')
+            RETURNING w.id
+        ), changes AS (
+            SELECT (SELECT count(*) FROM ended)::int AS ended,
+                   (SELECT count(*) FROM released WHERE state = 'pending')::int AS released,
+                   (SELECT count(*) FROM skipped)::int AS skipped
+        ), workflow AS (
+            UPDATE workflows f SET
+                unfinished = f.unfinished - (@finished + c.skipped),
+                succeeded = f.succeeded + @d_succeeded,
+                failed = f.failed + @d_failed,
+                skipped = f.skipped + c.skipped,
+                cancelled = f.cancelled + @d_cancelled,
+                state = CASE
+                    WHEN f.unfinished - (@finished + c.skipped) > 0 THEN 'running'
+                    WHEN f.failed + @d_failed > 0 THEN 'failed'
+                    WHEN f.cancelled + @d_cancelled > 0 OR f.skipped + c.skipped > 0 THEN 'cancelled'
+                    ELSE 'succeeded' END,
+                finished_at = CASE WHEN f.unfinished - (@finished + c.skipped) > 0 THEN NULL ELSE @now END
+            FROM changes c
+            -- no write when nothing finished (a requeue leaves the workflow as it is)
+            WHERE f.id = @workflow AND c.ended = 1 AND @finished + c.skipped > 0
+        ), notified AS (
+            SELECT pg_notify('kiln_work', '') FROM changes c WHERE c.ended = 1 AND (c.released > 0 OR @state = 'pending')
+        )
+        SELECT c.ended, c.released, (SELECT count(*) FROM notified)::int FROM changes c
         """;
 
     private const string ExpiredSql = """
@@ -161,49 +209,55 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
             ? now + RetryBackoff.Delay(row.Attempt - row.RetryBase, row.BackoffSeconds, Random.Shared.NextDouble())
             : (DateTimeOffset?)null;
 
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        var descendants = WorkRequestState.IsFinal(next) && next != WorkRequestState.Succeeded
-            ? await Transitions.DescendantsAsync(conn, id, ct)
-            : [];
+        var failedFinally = WorkRequestState.IsFinal(next) && next != WorkRequestState.Succeeded;
+        var descendants = failedFinally ? await Transitions.DescendantsAsync(conn, id, ct) : [];
         IEnumerable<long> changing = next == WorkRequestState.Succeeded ? row.Dependents : descendants;
-        await Transitions.LockAscendingAsync(conn, [id, .. changing], ct);
-        await using (var update = new NpgsqlCommand(EndSql, conn))
+
+        // One round trip, one implicit transaction: lock in ascending order, then end and propagate.
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(Transitions.LockAscendingCommand([id, .. changing]));
+        var endAttempt = new NpgsqlBatchCommand(EndAttemptSql);
+        var p = endAttempt.Parameters;
+        p.Add(new NpgsqlParameter<long>("id", id));
+        p.Add(new NpgsqlParameter<Guid>("token", token));
+        p.Add(new NpgsqlParameter<string>("state", next));
+        p.Add(new NpgsqlParameter<DateTimeOffset?>("not_before", notBefore));
+        p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        p.Add(new NpgsqlParameter<bool>("reaper", reaper));
+        p.Add(new NpgsqlParameter<double>("queued_epoch", (notBefore ?? now).ToUnixTimeMilliseconds() / 1000.0));
+        p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
+        p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
+        p.Add(new NpgsqlParameter<int>("attempt", row.Attempt));
+        p.Add(new NpgsqlParameter<long?>("worker", row.WorkerId));
+        p.Add(new NpgsqlParameter<DateTimeOffset>("started", row.StartedAt));
+        p.Add(new NpgsqlParameter<string>("outcome", outcome));
+        p.Add(new NpgsqlParameter<int?>("exit_code", exitCode));
+        p.Add(new NpgsqlParameter<string?>("message", message is { Length: > 4000 } ? message[..4000] : message));
+        p.Add(new NpgsqlParameter<long[]>("skip", [.. descendants]));
+        p.Add(new NpgsqlParameter<long>("workflow", row.WorkflowId));
+        var finished = FinishedCounts.For(next);
+        p.Add(new NpgsqlParameter<int>("finished", finished.Finished));
+        p.Add(new NpgsqlParameter<int>("d_succeeded", finished.Succeeded));
+        p.Add(new NpgsqlParameter<int>("d_failed", finished.Failed));
+        p.Add(new NpgsqlParameter<int>("d_cancelled", finished.Cancelled));
+        batch.BatchCommands.Add(endAttempt);
+
+        bool notified;
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
         {
-            update.Parameters.Add(new NpgsqlParameter<long>("id", id));
-            update.Parameters.Add(new NpgsqlParameter<Guid>("token", token));
-            update.Parameters.Add(new NpgsqlParameter<string>("state", next));
-            update.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("not_before", notBefore));
-            update.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-            update.Parameters.Add(new NpgsqlParameter<bool>("reaper", reaper));
-            Transitions.AddRankParameters(update.Parameters, notBefore ?? now);
-            if (await update.ExecuteNonQueryAsync(ct) == 0)
+            while (await reader.ReadAsync(ct))
             {
-                await tx.RollbackAsync(ct);
+                // the lock statement's rows
+            }
+            await reader.NextResultAsync(ct);
+            await reader.ReadAsync(ct);
+            if (reader.GetInt32(0) == 0)
+            {
                 return null;
             }
+            notified = reader.GetInt32(2) > 0;
         }
-
-        var attempt = new RunningAttempt(id, row.WorkflowId, row.Attempt, row.WorkerId, token, row.StartedAt);
-        await Transitions.RecordAttemptAsync(conn, attempt, outcome, exitCode, message, now, ct);
-        var released = 0;
-        var skipped = 0;
-        if (next == WorkRequestState.Succeeded)
-        {
-            released = await Transitions.ReleaseDependentsAsync(conn, id, now, ct);
-        }
-        else if (WorkRequestState.IsFinal(next))
-        {
-            skipped = await Transitions.SkipAsync(conn, descendants, now, ct);
-        }
-        await Transitions.UpdateWorkflowAsync(conn, row.WorkflowId,
-            FinishedCounts.For(next) + FinishedCounts.For(WorkRequestState.Skipped, skipped), now, ct);
-        var wake = released > 0 || next == WorkRequestState.Pending;
-        if (wake)
-        {
-            await Transitions.NotifyWorkAvailableAsync(conn, ct);
-        }
-        await tx.CommitAsync(ct);
-        if (wake)
+        if (notified)
         {
             signal.Pulse();
         }

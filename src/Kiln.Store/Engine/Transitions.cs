@@ -31,28 +31,9 @@ internal static class Transitions
         WHERE w.state IN ('blocked', 'pending')
         """;
 
-    /// <summary>
-    /// A success releases direct dependents: one fewer unmet dependency, pending at zero.
-    /// Only blocked rows change (a dependent already skipped or cancelled stays so).
-    /// </summary>
-    private const string ReleaseDependentsSql = """
-        UPDATE work_requests w
-        SET unmet_deps = w.unmet_deps - 1,
-            state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END,
-            claim_rank = CASE WHEN w.unmet_deps = 1 THEN w.priority - @queued_epoch / @aging ELSE NULL END
-        FROM dependencies d
-        WHERE d.depends_on_id = @id AND w.id = d.work_request_id AND w.state = 'blocked'
-        RETURNING w.state
-        """;
-
     private const string SkipSql = """
         UPDATE work_requests SET state = 'skipped', finished_at = @now
         WHERE id = ANY(@ids) AND state IN ('blocked', 'pending')
-        """;
-
-    private const string InsertAttemptSql = """
-        INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message)
-        VALUES (@id, @attempt, @worker, @token, @started, @now, @outcome, @exit, @message)
         """;
 
     /// <summary>
@@ -75,6 +56,9 @@ internal static class Transitions
         WHERE id = @workflow
         """;
 
+    public static NpgsqlBatchCommand LockAscendingCommand(IEnumerable<long> ids) =>
+        new(LockRowsSql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids.Distinct().Order().ToArray()) } };
+
     public static async Task LockAscendingAsync(NpgsqlConnection conn, IEnumerable<long> ids, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(LockRowsSql, conn);
@@ -96,39 +80,6 @@ internal static class Transitions
             ids.Add(reader.GetInt64(0));
         }
         return ids;
-    }
-
-    public static async Task RecordAttemptAsync(NpgsqlConnection conn, RunningAttempt run, string outcome, int? exitCode, string? message, DateTimeOffset now, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(InsertAttemptSql, conn);
-        cmd.Parameters.Add(new NpgsqlParameter<long>("id", run.WorkRequestId));
-        cmd.Parameters.Add(new NpgsqlParameter<int>("attempt", run.Attempt));
-        cmd.Parameters.Add(new NpgsqlParameter("worker", NpgsqlDbType.Bigint) { Value = (object?)run.WorkerId ?? DBNull.Value });
-        cmd.Parameters.Add(new NpgsqlParameter<Guid>("token", run.LeaseToken));
-        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("started", run.StartedAt));
-        cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        cmd.Parameters.Add(new NpgsqlParameter<string>("outcome", outcome));
-        cmd.Parameters.Add(new NpgsqlParameter("exit", NpgsqlDbType.Integer) { Value = (object?)exitCode ?? DBNull.Value });
-        cmd.Parameters.Add(new NpgsqlParameter("message", NpgsqlDbType.Text) { Value = (object?)Truncate(message, 4000) ?? DBNull.Value });
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    /// <returns>How many dependents became pending.</returns>
-    public static async Task<int> ReleaseDependentsAsync(NpgsqlConnection conn, long id, DateTimeOffset now, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(ReleaseDependentsSql, conn);
-        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
-        AddRankParameters(cmd.Parameters, now);
-        var released = 0;
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            if (reader.GetString(0) == WorkRequestState.Pending)
-            {
-                released++;
-            }
-        }
-        return released;
     }
 
     public static async Task<int> SkipAsync(NpgsqlConnection conn, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken ct)
@@ -167,21 +118,7 @@ internal static class Transitions
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>
-    /// Parameters for <c>claim_rank = priority − @queued_epoch / @aging</c> (see <see cref="FairShare.ClaimRank"/>),
-    /// the SQL twin of the C# formula, for statements that make rows pending.
-    /// </summary>
-    public static void AddRankParameters(NpgsqlParameterCollection parameters, DateTimeOffset queuedAt)
-    {
-        parameters.Add(new NpgsqlParameter<double>("queued_epoch", queuedAt.ToUnixTimeMilliseconds() / 1000.0));
-        parameters.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
-    }
-
-    private static string? Truncate(string? s, int max) => s is null || s.Length <= max ? s : s[..max];
 }
-
-/// <summary>The attempt a transition ends, as read from the work request row.</summary>
-internal sealed record RunningAttempt(long WorkRequestId, long WorkflowId, int Attempt, long? WorkerId, Guid LeaseToken, DateTimeOffset StartedAt);
 
 /// <summary>Changes to a workflow's finished counters made by one transaction.</summary>
 internal readonly record struct FinishedCounts(int Succeeded, int Failed, int Skipped, int Cancelled)
