@@ -69,6 +69,14 @@ public sealed class BenchCluster : IAsyncDisposable
             NpgsqlConnection.ClearAllPools();
             await cluster.StopAsync();
             cluster = await LocalPostgresCluster.StartAsync(pgOptions, logger);
+            if (statements)
+            {
+                // Only known once the module is loaded; shows how much of a statement's time is planning.
+                await using var admin = new NpgsqlConnection(cluster.ConnectionString("postgres"));
+                await admin.OpenAsync();
+                await Exec(admin, "ALTER SYSTEM SET pg_stat_statements.track_planning = on");
+                await Exec(admin, "SELECT pg_reload_conf()");
+            }
             var bench = new BenchCluster(cluster, directory, options.Keep, statements);
             await bench.CreateTemplateAsync();
             return bench;

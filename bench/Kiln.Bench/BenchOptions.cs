@@ -10,8 +10,8 @@ public sealed record BenchOptions
           --quick              small sizes: every subcommand together finishes in under 60 s
           --json FILE          also write {"name","metrics","ratios","environment"} to FILE
           --workers W          simulated workers = Hangfire workers = pgbench clients (default 8)
-          --n N                work requests per lifecycle shape (default 10000, quick 300)
-          --seconds S          pgbench duration (default 30, quick 4)
+          --n N                work requests per lifecycle shape (default 10000, quick 200)
+          --seconds S          pgbench duration (default 30, quick 3)
           --pending N          pending work requests for the claim bench (default 100000, quick 100000)
           --projects P         projects they are spread over (default 1000)
           --ephemeral          run PostgreSQL with fsync off (not honest for durability; for comparison)
@@ -48,8 +48,8 @@ public sealed record BenchOptions
         {
             Command = args[0],
             Quick = quick,
-            N = quick ? 300 : 10_000,
-            PgbenchSeconds = quick ? 4 : 30,
+            N = quick ? 200 : 10_000,
+            PgbenchSeconds = quick ? 3 : 30,
             Pending = 100_000,
             Projects = 1_000,
         };

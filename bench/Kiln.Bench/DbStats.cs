@@ -8,14 +8,14 @@ public static class DbStats
 {
     /// <summary>
     /// Inserts + updates + deletes per table of one database. Backends flush their counters when
-    /// idle, at most once a second, so the read is repeated until two reads agree.
+    /// they exit (callers close the pools first) or, when idle, within 10 s; the read is repeated until two reads agree.
     /// </summary>
     public static async Task<Dictionary<string, long>> TupleWritesAsync(string connectionString)
     {
         await using var db = NpgsqlDataSource.Create(connectionString + ";Pooling=false");
         Dictionary<string, long> last = [];
         long lastTotal = -1;
-        for (var i = 0; i < 40; i++)
+        for (var i = 0; i < 80; i++)
         {
             await using var cmd = db.CreateCommand("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables");
             var byTable = new Dictionary<string, long>();
@@ -27,13 +27,13 @@ public static class DbStats
                 }
             }
             var total = byTable.Values.Sum();
-            if (total == lastTotal && i >= 3)
+            if (total == lastTotal && i >= 1)
             {
                 return byTable;
             }
             last = byTable;
             lastTotal = total;
-            await Task.Delay(500);
+            await Task.Delay(250);
         }
         return last;
     }
@@ -73,7 +73,7 @@ public static class DbStats
     }
 
     /// <summary>One normalised statement's totals since the last reset.</summary>
-    public sealed record Statement(string Query, long Calls, double TotalMs, double MeanMs, long Rows, long WalBytes, long SharedHit, long SharedRead);
+    public sealed record Statement(string Query, long Calls, double TotalMs, double MeanMs, long Rows, long WalBytes, long SharedHit, long SharedRead, double PlanMs);
 
     /// <summary>The statements of one database, by total execution time.</summary>
     public static async Task<List<Statement>> StatementsAsync(string connectionString, int top = 15)
@@ -81,7 +81,7 @@ public static class DbStats
         await using var conn = new NpgsqlConnection(connectionString + ";Pooling=false");
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand("""
-            SELECT query, calls, total_exec_time, mean_exec_time, rows, wal_bytes::bigint, shared_blks_hit, shared_blks_read
+            SELECT query, calls, total_exec_time, mean_exec_time, rows, wal_bytes::bigint, shared_blks_hit, shared_blks_read, total_plan_time
             FROM pg_stat_statements
             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
             ORDER BY total_exec_time DESC LIMIT @top
@@ -91,7 +91,7 @@ public static class DbStats
         await using var r = await cmd.ExecuteReaderAsync();
         while (await r.ReadAsync())
         {
-            list.Add(new Statement(r.GetString(0), r.GetInt64(1), r.GetDouble(2), r.GetDouble(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7)));
+            list.Add(new Statement(r.GetString(0), r.GetInt64(1), r.GetDouble(2), r.GetDouble(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetDouble(8)));
         }
         return list;
     }
@@ -99,13 +99,13 @@ public static class DbStats
     /// <summary>Prints statements as a table with a one-line, whitespace-collapsed query.</summary>
     public static void Print(TextWriter output, IEnumerable<Statement> statements, double perUnit, string unit)
     {
-        output.WriteLine($"  {"calls/" + unit,10} {"ms/call",8} {"ms/" + unit,8} {"WAL B/" + unit,9}  statement");
+        output.WriteLine($"  {"calls/" + unit,10} {"ms/call",8} {"plan ms",8} {"ms/" + unit,8} {"WAL B/" + unit,9}  statement");
         foreach (var s in statements)
         {
             var q = string.Join(' ', s.Query.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
             q = q.Length > 110 ? q[..110] + "…" : q;
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {s.Calls / perUnit,10:0.00} {s.MeanMs,8:0.000} {s.TotalMs / perUnit,8:0.000} {s.WalBytes / perUnit,9:0}  {q}"));
+                $"  {s.Calls / perUnit,10:0.00} {s.MeanMs,8:0.000} {s.PlanMs / Math.Max(1, s.Calls),8:0.000} {s.TotalMs / perUnit,8:0.000} {s.WalBytes / perUnit,9:0}  {q}"));
         }
     }
 }

@@ -37,6 +37,16 @@ public sealed class KilnUnderTest : IAsyncDisposable
 
     public T Service<T>() where T : notnull => Host.Services.GetRequiredService<T>();
 
+    /// <summary>
+    /// Closes the server's idle database connections so that their backends exit and flush
+    /// their statistics (an idle backend may otherwise hold them for up to 10 s).
+    /// </summary>
+    public void FlushStatistics()
+    {
+        Service<Npgsql.NpgsqlDataSource>().Clear();
+        Npgsql.NpgsqlConnection.ClearAllPools();
+    }
+
     public static async Task<KilnUnderTest> StartAsync(BenchCluster cluster, string database, string? sessionSettings = null)
     {
         var cs = await cluster.CreateDatabaseAsync(database);

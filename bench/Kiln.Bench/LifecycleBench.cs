@@ -29,7 +29,10 @@ public static class LifecycleBench
         {
             await BulkAsync(cluster, o, result, "bulk_slots16", "lc_batch", slots: 16, profile: false);
         }
-        await DirectAsync(cluster, o, result);
+        if (!o.Quick)
+        {
+            await DirectAsync(cluster, o, result);
+        }
         if (!o.Ephemeral && !o.Quick)
         {
             await BulkAsync(cluster, o, result, "bulk_async_commit", "lc_async", slots: 1, profile: false, settings: "synchronous_commit = off");

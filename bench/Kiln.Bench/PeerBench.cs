@@ -44,6 +44,7 @@ public static class PeerBench
         }
 
         // bulk
+        Npgsql.NpgsqlConnection.ClearAllPools();
         var writes0 = await DbStats.TupleWritesAsync(cs);
         var lsn0 = await DbStats.WalLsnAsync(cs);
         var done = HangfireNoop.Expect(n);
@@ -62,6 +63,7 @@ public static class PeerBench
         result.Metric("hangfire_bulk_enqueue_s", enqueue);
         result.Metric("hangfire_bulk_drain_per_s", n / drain.TotalSeconds);
         result.Metric("hangfire_bulk_e2e_per_s", n / (enqueue + drain.TotalSeconds));
+        Npgsql.NpgsqlConnection.ClearAllPools();
         var lsn1 = await DbStats.WalLsnAsync(cs);
         var writes1 = await DbStats.TupleWritesAsync(cs);
         result.Metric("hangfire_tuple_writes_per_job", (writes1.Values.Sum() - writes0.Values.Sum()) / (double)n);

@@ -31,6 +31,8 @@ public sealed class ServerProfile : IDisposable
     {
         public double Ms;
         public int Commands;
+        public int Claims;
+        public string Kind = "other";
     }
 
     private sealed class RouteTotals
@@ -63,11 +65,27 @@ public sealed class ServerProfile : IDisposable
             {
                 totals.Ms += activity.Duration.TotalMilliseconds;
                 totals.Commands++;
+                var text = activity.GetTagItem("db.query.text") as string ?? "";
+                if (text.Contains("SKIP LOCKED", StringComparison.Ordinal))
+                {
+                    totals.Claims++;
+                    totals.Kind = "claim";
+                }
+                else if (text.Contains("INSERT INTO attempts", StringComparison.Ordinal))
+                {
+                    totals.Kind = "complete";
+                }
+                else if (text.StartsWith("COPY work_requests", StringComparison.Ordinal) || text.StartsWith("INSERT INTO workflows", StringComparison.Ordinal))
+                {
+                    totals.Kind = totals.Kind == "other" ? "submit" : totals.Kind;
+                }
             }
             return;
         }
-        var route = Route(activity);
         var sql = activity.GetCustomProperty(SqlKey) as SqlTotals;
+        // Requests are told apart by what they ran: the hosting activity carries no route. A
+        // claim that ran its statement more than once waited for work (long-poll) in between.
+        var route = sql is null ? "other" : sql.Kind == "claim" && sql.Claims > 1 ? "claim_waited" : sql.Kind;
         var r = _routes.GetOrAdd(route, _ => new RouteTotals());
         lock (r)
         {
@@ -78,26 +96,16 @@ public sealed class ServerProfile : IDisposable
         }
     }
 
-    private static string Route(Activity a)
-    {
-        var route = a.GetTagItem("http.route") as string;
-        var name = route ?? a.DisplayName;
-        return name.Contains("claim", StringComparison.Ordinal) ? "claim"
-            : name.Contains("complete", StringComparison.Ordinal) ? "complete"
-            : name.Contains("workflows", StringComparison.Ordinal) ? "submit"
-            : name.Contains("register", StringComparison.Ordinal) ? "register"
-            : name;
-    }
-
-    /// <summary>Per route: <c>server_ms</c>, <c>sql_ms</c>, <c>other_ms</c> (server minus SQL) and <c>sql_round_trips</c>, each per request.</summary>
+    /// <summary>Per kind of request (claim, claim_waited, complete, submit): count, <c>server_ms</c>, <c>sql_ms</c>, <c>other_ms</c> (server minus SQL) and <c>sql_round_trips</c>, each per request.</summary>
     public void Report(BenchResult result, string prefix)
     {
         foreach (var (route, t) in _routes)
         {
-            if (route is not ("claim" or "complete" or "submit") || t.Requests == 0)
+            if (t.Requests == 0)
             {
                 continue;
             }
+            result.Metric($"{prefix}_{route}_requests", t.Requests);
             result.Metric($"{prefix}_{route}_server_ms", t.ServerMs / t.Requests);
             result.Metric($"{prefix}_{route}_sql_ms", t.SqlMs / t.Requests);
             result.Metric($"{prefix}_{route}_other_ms", (t.ServerMs - t.SqlMs) / t.Requests);

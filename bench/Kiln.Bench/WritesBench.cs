@@ -15,7 +15,7 @@ public static class WritesBench
     public static async Task<BenchResult> RunAsync(BenchCluster cluster, BenchOptions o)
     {
         var result = new BenchResult("writes");
-        var n = o.Quick ? 200 : 2_000;
+        var n = o.Quick ? 150 : 2_000;
         await MeasureAsync(cluster, o, result, "bulk", n);
         await MeasureAsync(cluster, o, result, "stream", n);
         result.Notes.Add("goal: <= 6 tuple writes per simple work request lifecycle");
@@ -30,6 +30,7 @@ public static class WritesBench
         {
             workers.Add(await kiln.WorkerClientAsync($"w{i}", 1));
         }
+        kiln.FlushStatistics();
         var before = await DbStats.TupleWritesAsync(kiln.ConnectionString);
         var lsn0 = await DbStats.WalLsnAsync(kiln.ConnectionString);
         var wal0 = await DbStats.WalAsync(kiln.ConnectionString);
@@ -52,6 +53,7 @@ public static class WritesBench
             }
         }
         (await drain).Dispose();
+        kiln.FlushStatistics();
 
         var after = await DbStats.TupleWritesAsync(kiln.ConnectionString);
         var lsn1 = await DbStats.WalLsnAsync(kiln.ConnectionString);
