@@ -27,33 +27,8 @@ internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
             Directory.CreateDirectory(folder);
             foreach (var artifact in list.Items)
             {
-                var target = Path.GetFullPath(Path.Combine(folder, artifact.Path));
-                if (!target.StartsWith(Path.GetFullPath(folder) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                {
-                    throw new InvalidDataException($"artifact path '{artifact.Path}' of {job} leaves its folder");
-                }
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                await retry.UntilAcknowledgedAsync($"download of {job}/{artifact.Path}", async c =>
-                {
-                    await using var file = new FileStream(target, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.Asynchronous);
-                    if (file.Length > artifact.Size)
-                    {
-                        file.SetLength(0);
-                    }
-                    file.Seek(0, SeekOrigin.End);
-                    if (file.Length < artifact.Size)
-                    {
-                        await client.DownloadArtifactAsync(workRequestId, list.Attempt, artifact.Path, file.Length, file, c);
-                    }
-                    file.Seek(0, SeekOrigin.Begin);
-                    var hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, c));
-                    if (hash != artifact.Sha256)
-                    {
-                        file.SetLength(0);
-                        throw new IOException($"{job}/{artifact.Path} arrived corrupted (SHA-256 {hash}, expected {artifact.Sha256}); downloading again");
-                    }
-                    return true;
-                }, ct);
+                await retry.UntilAcknowledgedAsync($"download of {job}/{artifact.Path}",
+                    c => client.DownloadArtifactIntoAsync(workRequestId, list.Attempt, artifact, folder, c), ct);
                 count++;
             }
             note($"inputs/{job}/: {list.Items.Count} file(s) from work request {workRequestId}");

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Kiln.EndToEnd.Tests;
 
 /// <summary>Cancelling a running task reaches its processes, including ones that ignore SIGTERM.</summary>
@@ -24,33 +22,19 @@ public sealed class CancellationTests
             """, job => job.Env("PIDS", pids));
         var job = await farm.OnlyJobAsync(submitted.Id);
         await farm.WaitForLogAsync(job, "started");
-        var shell = int.Parse(await File.ReadAllTextAsync(Path.Combine(pids, "shell")), CultureInfo.InvariantCulture);
-        var child = int.Parse(await File.ReadAllTextAsync(Path.Combine(pids, "child")), CultureInfo.InvariantCulture);
-        Assert.True(IsAlive(shell) && IsAlive(child));
+        var shell = await ProcessProbe.ReadPidAsync(Path.Combine(pids, "shell"));
+        var child = await ProcessProbe.ReadPidAsync(Path.Combine(pids, "child"));
+        Assert.True(ProcessProbe.IsAlive(shell) && ProcessProbe.IsAlive(child));
 
         var (exit, output) = await KilnProcess.RunAsync("cancel", $"{submitted.Id}", "--server", farm.Url);
         Assert.True(exit == 0, output);
 
-        await Eventually.TrueAsync(() => !IsAlive(shell) && !IsAlive(child), CancelBound, "the task's processes to be killed", farm.Diagnostics);
+        await Eventually.TrueAsync(() => !ProcessProbe.IsAlive(shell) && !ProcessProbe.IsAlive(child), CancelBound, "the task's processes to be killed", farm.Diagnostics);
         var workflow = await farm.WaitForWorkflowAsync(submitted.Id);
         Assert.Equal("cancelled", workflow.State);
         var attempt = (await farm.Client.GetWorkRequestAsync(job, CancellationToken.None)).Attempts.Single();
         Assert.Equal("cancelled", attempt.Outcome);
         Assert.Contains("started", await farm.LogAsync(job), StringComparison.Ordinal);
         Directory.Delete(pids, recursive: true);
-    }
-
-    /// <summary>Alive means running: gone, or a zombie waiting to be reaped, is dead.</summary>
-    private static bool IsAlive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
-        }
-        catch (IOException)
-        {
-            return false;
-        }
     }
 }

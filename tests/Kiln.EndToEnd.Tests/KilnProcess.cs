@@ -85,6 +85,8 @@ public sealed partial class KilnProcess : IAsyncDisposable
         }
     }
 
+    public void Signal(int signal) => _ = Kill(_process.Id, signal);
+
     /// <summary>SIGKILL to a whole process group (a task a killed worker left behind).</summary>
     public static void KillGroup(int pgid)
     {

@@ -24,22 +24,7 @@ public static class ArtifactsCommand
             {
                 foreach (var artifact in list.Items)
                 {
-                    var path = Path.GetFullPath(Path.Combine(directory, artifact.Path));
-                    if (!path.StartsWith(Path.GetFullPath(directory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                    {
-                        throw new CliException($"artifact path '{artifact.Path}' would leave {directory}");
-                    }
-                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                    await using var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write);
-                    if (file.Length > artifact.Size)
-                    {
-                        file.SetLength(0);
-                    }
-                    file.Seek(0, SeekOrigin.End);
-                    if (file.Length < artifact.Size)
-                    {
-                        await client.DownloadArtifactAsync(id, list.Attempt, artifact.Path, file.Length, file, ct);
-                    }
+                    var path = await client.DownloadArtifactIntoAsync(id, list.Attempt, artifact, directory, ct);
                     if (!parse.GetValue(json))
                     {
                         Console.Out.WriteLine($"{path} ({Views.Bytes(artifact.Size)})");

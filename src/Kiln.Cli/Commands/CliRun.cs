@@ -44,6 +44,10 @@ public static class CliRun
         {
             return Fail(command, $"request to {server} failed: {e.Message}", Unreachable);
         }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            return Fail(command, e.Message, 1);
+        }
         catch (OperationCanceledException)
         {
             return Fail(command, $"the server at {server} did not answer in time", Unreachable);

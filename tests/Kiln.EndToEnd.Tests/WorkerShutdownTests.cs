@@ -1,0 +1,68 @@
+namespace Kiln.EndToEnd.Tests;
+
+/// <summary>How a worker stops: SIGTERM drains; a second SIGTERM hands running work back; a timeout kills the task.</summary>
+public sealed class WorkerShutdownTests
+{
+    private const int SIGTERM = 15;
+
+    [Fact]
+    public async Task Sigterm_drains_running_work_and_a_second_sigterm_hands_it_back_for_retry()
+    {
+        await using var farm = await Farm.StartAsync(nameof(WorkerShutdownTests));
+        var marks = Directory.CreateTempSubdirectory("kiln-e2e-drain-").FullName;
+        var draining = farm.StartWorker("e2e-draining");
+        var first = await farm.SubmitAsync("finishes", """
+            echo started
+            while [ ! -e "$MARKS/go" ]; do sleep 0.1; done
+            echo finished
+            """, job => job.Env("MARKS", marks));
+        var firstJob = await farm.OnlyJobAsync(first.Id);
+        await farm.WaitForLogAsync(firstJob, "started");
+
+        draining.Signal(SIGTERM);
+        var second = await farm.SubmitAsync("waits", "echo started; sleep 600");
+        await File.WriteAllTextAsync(Path.Combine(marks, "go"), "");
+        await draining.WaitForExitAsync(Farm.Patience);
+
+        Assert.True(draining.ExitCode == 0, draining.Output);
+        Assert.Equal("succeeded", (await farm.WaitForWorkflowAsync(first.Id)).State);
+        var waiting = (await farm.Client.GetWorkflowAsync(second.Id, CancellationToken.None)).Jobs!.Single();
+        Assert.Equal(("pending", 0), (waiting.State, waiting.Attempt));
+
+        var stopping = farm.StartWorker("e2e-stopping");
+        await farm.WaitForLogAsync(waiting.Id, "started");
+        stopping.Signal(SIGTERM);
+        stopping.Signal(SIGTERM);
+        await stopping.WaitForExitAsync(Farm.Patience);
+
+        Assert.True(stopping.ExitCode == 0, stopping.Output);
+        var handedBack = await farm.Client.GetWorkRequestAsync(waiting.Id, CancellationToken.None);
+        var attempt = Assert.Single(handedBack.Attempts);
+        Assert.Equal("error", attempt.Outcome);
+        Assert.Contains("shut down", attempt.Message, StringComparison.Ordinal);
+        Assert.Equal("pending", handedBack.Summary.State);
+        Directory.Delete(marks, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_task_past_its_timeout_is_killed_by_the_worker()
+    {
+        await using var farm = await Farm.StartAsync(nameof(A_task_past_its_timeout_is_killed_by_the_worker));
+        var pids = Directory.CreateTempSubdirectory("kiln-e2e-timeout-").FullName;
+        farm.StartWorker("e2e-timeout");
+        var submitted = await farm.SubmitAsync("too-slow", """
+            sleep 600 &
+            echo $! > "$PIDS/sleep"
+            wait
+            """, job => job.Env("PIDS", pids).Timeout(2).MaxAttempts(1));
+
+        var workflow = await farm.WaitForWorkflowAsync(submitted.Id);
+
+        Assert.Equal("failed", workflow.State);
+        var attempt = Assert.Single((await farm.Client.GetWorkRequestAsync(workflow.Jobs!.Single().Id, CancellationToken.None)).Attempts);
+        Assert.Contains(attempt.Outcome, (string[])["error", "timed-out"]);
+        var sleep = await ProcessProbe.ReadPidAsync(Path.Combine(pids, "sleep"));
+        await Eventually.TrueAsync(() => !ProcessProbe.IsAlive(sleep), Farm.Patience, "the timed-out task's processes to be killed", farm.Diagnostics);
+        Directory.Delete(pids, recursive: true);
+    }
+}
