@@ -7,7 +7,7 @@ using Kiln.Testing;
 namespace Kiln.EndToEnd.Tests;
 
 /// <summary>The log and artifact endpoints' promises, against an in-process server: idempotent by offset, fenced, resumable, validated.</summary>
-public sealed class LogsAndArtifactsApiTests(ServerFixture server) : IClassFixture<ServerFixture>
+public sealed class LogsAndArtifactsApiTests(IsolatedServerFixture server) : IClassFixture<IsolatedServerFixture>
 {
     private static readonly CancellationToken None = CancellationToken.None;
 

@@ -32,6 +32,8 @@ public sealed class WorkerShutdownTests
         var stopping = farm.StartWorker("e2e-stopping");
         await farm.WaitForLogAsync(waiting.Id, "started");
         stopping.Signal(SIGTERM);
+        // Two signals sent at once may arrive as one: the second goes after the first was seen.
+        await Eventually.TrueAsync(() => stopping.Output.Contains("Draining", StringComparison.Ordinal), Farm.Patience, "the worker to start draining");
         stopping.Signal(SIGTERM);
         await stopping.WaitForExitAsync(Farm.Patience);
 

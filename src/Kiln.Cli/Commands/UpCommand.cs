@@ -193,13 +193,13 @@ public static class UpCommand
         {
             // Run the same program this process is: the apphost, or 'dotnet kiln.dll'.
             var self = Environment.ProcessPath!;
-            var psi = new ProcessStartInfo(self) { UseShellExecute = false };
+            var psi = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardInput = true };
             if (Path.GetFileNameWithoutExtension(self) == "dotnet")
             {
                 psi.ArgumentList.Add(typeof(UpCommand).Assembly.Location);
             }
             foreach (var arg in (string[])["worker", "--server", url, "--name", name, "--slots", slots.ToString(CultureInfo.InvariantCulture),
-                         "--work-dir", workDir, "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)])
+                         "--work-dir", workDir, "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "--stop-on-stdin-close"])
             {
                 psi.ArgumentList.Add(arg);
             }
@@ -215,16 +215,19 @@ public static class UpCommand
             {
                 running = [.. _running];
             }
-            // Two SIGTERMs = stop now and report (SIGINT would do, but a shell starting 'kiln up'
-            // in the background leaves SIGINT ignored in its children).
-            foreach (var process in running)
+            // Closing a worker's stdin means "stop now and report" (signals would be fragile here: a
+            // shell starting 'kiln up' in the background leaves SIGINT ignored in its children, and two
+            // SIGTERMs sent together can merge into one).
+            foreach (var process in running.Where(p => !p.HasExited))
             {
-                ProcessSignals.Terminate(process.Id);
-            }
-            await Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None);
-            foreach (var process in running)
-            {
-                ProcessSignals.Terminate(process.Id);
+                try
+                {
+                    process.StandardInput.Close();
+                }
+                catch (Exception e) when (e is IOException or InvalidOperationException)
+                {
+                    // Already gone.
+                }
             }
             using var deadline = new CancellationTokenSource(timeout);
             try

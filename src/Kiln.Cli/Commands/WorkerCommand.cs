@@ -27,11 +27,12 @@ public static class WorkerCommand
         var workDir = new Option<string?>("--work-dir") { Description = "Directory for task working directories (default: $TMPDIR/kiln-worker-NAME)" };
         var grace = new Option<double>("--kill-grace-seconds") { Description = "Between SIGTERM and SIGKILL when stopping a task", DefaultValueFactory = _ => 2 };
         var parent = new Option<int?>("--parent-pid") { Description = "Exit when this process ends (used by 'kiln up')", Hidden = true };
+        var stdinStop = new Option<bool>("--stop-on-stdin-close") { Description = "Stop now (as on SIGINT) when standard input closes (used by 'kiln up')", Hidden = true };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log more" };
 
         var command = new Command("worker", "Run tasks for a Kiln server (outbound HTTP only).")
         {
-            server, token, name, slots, architectures, tags, queues, workDir, grace, parent, verbose,
+            server, token, name, slots, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
         };
         command.SetAction((parse, ct) => CliRun.GuardAsync("worker", parse.GetValue(server), async url =>
         {
@@ -84,6 +85,19 @@ public static class WorkerCommand
             }
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            if (parse.GetValue(stdinStop))
+            {
+                _ = Task.Run(async () =>
+                {
+                    await using var stdin = Console.OpenStandardInput();
+                    var buffer = new byte[256];
+                    while (await stdin.ReadAsync(buffer, hardStop.Token) > 0)
+                    {
+                    }
+                    agent.Abort();
+                    hardStop.CancelAfter(ReportGrace);
+                }, CancellationToken.None);
+            }
             await agent.RunAsync(hardStop.Token);
             return 0;
         }));

@@ -69,7 +69,7 @@ public static class LogsApi
             {
                 return ApiProblems.TooLarge(MaxChunkBytes);
             }
-            var size = await logs.AppendAsync(id, attempt, offset, chunk.AsMemory(0, length), options.MaxLogBytes, ct);
+            var size = await logs.AppendAsync(id, attempt, token, offset, chunk.AsMemory(0, length), options.MaxLogBytes, ct);
             return TypedResults.Ok(new LogAppendResponse(size));
         }
         catch (LogTooLargeException e)
@@ -119,11 +119,12 @@ public static class LogsApi
 
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(waitSeconds);
         var complete = IsComplete(current.Value, number);
-        var size = number == 0 ? 0 : logs.SizeOf(id, number);
+        var lease = number == 0 ? null : await leases.LeaseOfAsync(id, number, ct);
+        var size = lease is { } known ? logs.SizeOf(id, number, known) : 0;
         while (!complete && size <= from && time.GetUtcNow() < deadline)
         {
             // Before the first attempt starts there is no log to watch: poll the state instead.
-            var growth = number == 0 ? Task.Delay(RecheckInterval, time, ct) : logs.GrowthAsync(id, number, size);
+            var growth = lease is { } watched ? logs.GrowthAsync(id, number, watched, size) : Task.Delay(RecheckInterval, time, ct);
             var remaining = deadline - time.GetUtcNow();
             await Task.WhenAny(growth, Task.Delay(remaining < RecheckInterval ? remaining : RecheckInterval, time, ct));
             ct.ThrowIfCancellationRequested();
@@ -133,7 +134,8 @@ public static class LogsApi
                 number = current.Value.Attempt;
             }
             complete = IsComplete(current!.Value, number);
-            size = number == 0 ? 0 : logs.SizeOf(id, number);
+            lease ??= number == 0 ? null : await leases.LeaseOfAsync(id, number, ct);
+            size = lease is { } now ? logs.SizeOf(id, number, now) : 0;
         }
 
         http.Response.ContentType = "text/plain; charset=utf-8";
@@ -146,7 +148,7 @@ public static class LogsApi
             return;
         }
         http.Response.ContentLength = size - from;
-        await using var file = logs.OpenRead(id, number)!;
+        await using var file = logs.OpenRead(id, number, lease!.Value)!;
         file.Seek(from, SeekOrigin.Begin);
         var buffer = new byte[64 * 1024];
         var left = size - from;

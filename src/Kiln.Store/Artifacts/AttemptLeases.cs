@@ -17,6 +17,14 @@ public sealed class AttemptLeases(NpgsqlDataSource dataSource, TimeProvider time
 
     private const string CurrentSql = "SELECT state, attempt FROM work_requests WHERE id = @id";
 
+    /// <summary>An ended attempt's lease is on its attempt row; the running one's on the work request.</summary>
+    private const string LeaseOfSql = """
+        SELECT lease_token FROM attempts WHERE work_request_id = @id AND attempt = @attempt
+        UNION ALL
+        SELECT lease_token FROM work_requests WHERE id = @id AND attempt = @attempt AND state = 'running' AND lease_token IS NOT NULL
+        LIMIT 1
+        """;
+
     /// <summary>The attempt the lease holds, or null when it holds none (ended, expired, another worker's).</summary>
     public async Task<int?> HeldAttemptAsync(long workRequestId, Guid token, long workerId, CancellationToken ct)
     {
@@ -35,5 +43,14 @@ public sealed class AttemptLeases(NpgsqlDataSource dataSource, TimeProvider time
         cmd.Parameters.Add(new NpgsqlParameter<long>("id", workRequestId));
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? (reader.GetString(0), reader.GetInt32(1)) : null;
+    }
+
+    /// <summary>The lease token attempt <paramref name="attempt"/> ran under; null if it never started.</summary>
+    public async Task<Guid?> LeaseOfAsync(long workRequestId, int attempt, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(LeaseOfSql);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", workRequestId));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("attempt", attempt));
+        return await cmd.ExecuteScalarAsync(ct) is Guid lease ? lease : null;
     }
 }

@@ -4,7 +4,9 @@ using Kiln.Store.Artifacts;
 namespace Kiln.Store.Logs;
 
 /// <summary>
-/// Task logs as append-only files, one per attempt: <c>&lt;root&gt;/&lt;work request&gt;/&lt;attempt&gt;.log</c>.
+/// Task logs as append-only files, one per attempt: <c>&lt;root&gt;/&lt;work request&gt;/&lt;attempt&gt;-&lt;lease&gt;.log</c>.
+/// The lease token in the name ties a file to exactly one attempt, so a data directory that
+/// outlives its database (ids start again) never shows an old log as a new one.
 /// Appends are idempotent by offset (bytes already held are skipped, a gap is never written),
 /// so a worker can repeat a chunk whose answer it lost. Nothing is held in memory beyond one
 /// chunk per request; a 200 MB log is a 200 MB file. Readers can wait for growth: every append
@@ -14,7 +16,7 @@ public sealed class LogStore
 {
     private readonly string _root;
     private readonly KeyedLocks _locks = new();
-    private readonly ConcurrentDictionary<(long, int), TaskCompletionSource> _growth = new();
+    private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _growth = new();
 
     public LogStore(string root)
     {
@@ -22,21 +24,21 @@ public sealed class LogStore
         Directory.CreateDirectory(root);
     }
 
-    public string PathOf(long workRequestId, int attempt) =>
-        Path.Combine(_root, workRequestId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{attempt}.log");
+    public string PathOf(long workRequestId, int attempt, Guid lease) =>
+        Path.Combine(_root, workRequestId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{attempt}-{lease:N}.log");
 
-    public long SizeOf(long workRequestId, int attempt)
+    public long SizeOf(long workRequestId, int attempt, Guid lease)
     {
-        var file = new FileInfo(PathOf(workRequestId, attempt));
+        var file = new FileInfo(PathOf(workRequestId, attempt, lease));
         return file.Exists ? file.Length : 0;
     }
 
     /// <summary>Writes <paramref name="chunk"/>, which starts at <paramref name="offset"/> of the log.</summary>
     /// <returns>The log's size afterwards.</returns>
     /// <exception cref="LogTooLargeException">The log would grow past <paramref name="maxBytes"/>.</exception>
-    public async Task<long> AppendAsync(long workRequestId, int attempt, long offset, ReadOnlyMemory<byte> chunk, long maxBytes, CancellationToken ct)
+    public async Task<long> AppendAsync(long workRequestId, int attempt, Guid lease, long offset, ReadOnlyMemory<byte> chunk, long maxBytes, CancellationToken ct)
     {
-        var path = PathOf(workRequestId, attempt);
+        var path = PathOf(workRequestId, attempt, lease);
         long size;
         using (await _locks.AcquireAsync(path, ct))
         {
@@ -58,7 +60,7 @@ public sealed class LogStore
             await file.FlushAsync(ct);
             size = file.Length;
         }
-        if (_growth.TryRemove((workRequestId, attempt), out var waiters))
+        if (_growth.TryRemove(lease, out var waiters))
         {
             waiters.TrySetResult();
         }
@@ -66,16 +68,16 @@ public sealed class LogStore
     }
 
     /// <summary>Completes when the log is appended to (or at once, if it already grew past <paramref name="knownSize"/>).</summary>
-    public Task GrowthAsync(long workRequestId, int attempt, long knownSize)
+    public Task GrowthAsync(long workRequestId, int attempt, Guid lease, long knownSize)
     {
-        var signal = _growth.GetOrAdd((workRequestId, attempt), _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        return SizeOf(workRequestId, attempt) > knownSize ? Task.CompletedTask : signal.Task;
+        var signal = _growth.GetOrAdd(lease, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        return SizeOf(workRequestId, attempt, lease) > knownSize ? Task.CompletedTask : signal.Task;
     }
 
     /// <summary>Opens the log for reading while it may still grow; null when nothing was written yet.</summary>
-    public Stream? OpenRead(long workRequestId, int attempt)
+    public Stream? OpenRead(long workRequestId, int attempt, Guid lease)
     {
-        var path = PathOf(workRequestId, attempt);
+        var path = PathOf(workRequestId, attempt, lease);
         return File.Exists(path)
             ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan)
             : null;
