@@ -214,6 +214,11 @@ public sealed class BenchCluster : IAsyncDisposable
     {
         NpgsqlConnection.ClearAllPools();
         await _cluster.StopAsync();
+        var serverData = Path.Combine("/tmp", $"kiln-bench-data-{Environment.ProcessId}");
+        if (Directory.Exists(serverData))
+        {
+            Directory.Delete(serverData, recursive: true);
+        }
         if (!_keep)
         {
             try

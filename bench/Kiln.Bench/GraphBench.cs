@@ -53,6 +53,10 @@ public static class GraphBench
         result.Metric("http_submit_median_s", Median(http.Skip(1)));
         result.Metric("http_submit_best_s", http.Skip(1).Min());
 
+        if (cluster.HasStatementStats)
+        {
+            await DbStats.ResetStatementsAsync(kiln.ConnectionString);
+        }
         var planner = kiln.Service<WorkflowPlanner>();
         var store = kiln.Service<SubmissionStore>();
         var parse = new List<double>();
@@ -77,6 +81,11 @@ public static class GraphBench
             t = Stopwatch.GetTimestamp();
             await store.SubmitAsync(p, json, default);
             stored.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+        }
+        if (cluster.HasStatementStats)
+        {
+            Console.WriteLine($"\n[graph] statements by time, per submission of {Nodes:N0} nodes (pg_stat_statements):");
+            DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 8), runs, "wf");
         }
         result.Metric("json_parse_median_s", Median(parse.Skip(1)));
         result.Metric("plan_median_s", Median(plan.Skip(1)));
