@@ -79,6 +79,9 @@ CREATE TABLE work_requests (
     retry_on_failure boolean NOT NULL,
     backoff_seconds integer NOT NULL,
     retry_base      integer NOT NULL DEFAULT 0,
+    -- Attempts handed back unstarted by a draining worker: recorded, but not counted
+    -- against max_attempts.
+    released        integer NOT NULL DEFAULT 0,
     -- Dependencies that have not succeeded yet; blocked becomes pending when it reaches 0.
     unmet_deps      integer NOT NULL,
     -- The current attempt, its lease and fence. Set by the claim, cleared when it ends.
@@ -129,7 +132,7 @@ CREATE TABLE attempts (
     lease_token     uuid NOT NULL UNIQUE,
     started_at      timestamptz NOT NULL,
     finished_at     timestamptz NOT NULL,
-    outcome         text NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'cancelled', 'lost', 'timed-out', 'error')),
+    outcome         text NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'cancelled', 'lost', 'timed-out', 'error', 'released')),
     exit_code       integer,
     message         text,
     UNIQUE (work_request_id, attempt)

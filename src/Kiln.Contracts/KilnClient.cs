@@ -86,6 +86,10 @@ public sealed partial class KilnClient : IDisposable
     public Task<ReportResponse> FailAsync(long workRequestId, FailRequest request, CancellationToken ct) =>
         SendAsync<ReportResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/fail", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
 
+    /// <summary>Hands back work this worker has not started; it is requeued at once and the attempt is not counted.</summary>
+    public Task<ReportResponse> ReleaseAsync(long workRequestId, FailRequest request, CancellationToken ct) =>
+        SendAsync<ReportResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/release", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
+
     public Task<Page<WorkerView>> ListWorkersAsync(int limit, string? after, CancellationToken ct) =>
         GetAsync<Page<WorkerView>>($"api/v1/workers/{Query(("limit", limit.ToString(CultureInfo.InvariantCulture)), ("after", after))}", ct);
 

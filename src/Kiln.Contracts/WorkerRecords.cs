@@ -58,10 +58,10 @@ public sealed record HeartbeatResponse(IReadOnlyList<LeaseStatus> Leases, Timing
 /// <summary><see cref="Status"/> is <c>ok</c>, <c>cancel</c> (stop and report cancelled) or <c>lost</c> (stop; the result will be refused).</summary>
 public sealed record LeaseStatus(long WorkRequestId, string Status, DateTimeOffset? LeaseExpiresAt);
 
-/// <summary>The task finished: <see cref="Result"/> is <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>
+/// <summary>The task finished: <see cref="Result"/> is <c>succeeded</c>, <c>failed</c>, <c>cancelled</c> (on request) or <c>timed-out</c> (killed at the job's timeout; retried automatically).</summary>
 public sealed record CompleteRequest(Guid LeaseToken, string Result, int? ExitCode, string? Message);
 
-/// <summary>The worker could not run the task (infrastructure error); retried automatically.</summary>
+/// <summary>The worker could not run the task (infrastructure error; retried automatically), or, sent to <c>release</c>, hands it back unstarted.</summary>
 public sealed record FailRequest(Guid LeaseToken, string Reason);
 
 /// <summary>How the server recorded a report; repeating the report returns the same answer.</summary>

@@ -35,6 +35,8 @@ public static class AttemptOutcome
     public const string TimedOut = "timed-out";
     /// <summary>The worker reported an infrastructure error.</summary>
     public const string Error = "error";
+    /// <summary>A draining worker handed the work back before running it; not counted against the attempt limit.</summary>
+    public const string Released = "released";
 }
 
 /// <summary>Workflow states, derived incrementally from its work requests' counters.</summary>

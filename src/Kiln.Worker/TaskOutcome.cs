@@ -20,9 +20,11 @@ internal sealed record TaskOutcome(string Kind, int? ExitCode, string Message)
     public static TaskOutcome Succeeded() => new("succeeded", 0, "exit code 0");
     public static TaskOutcome Failed(int exitCode, string message) => new("failed", exitCode, message);
     public static TaskOutcome Cancelled() => new("cancelled", null, "cancelled on request");
-    /// <summary>An infrastructure error (timeout, shutdown, a transfer that could not be done): reported through <c>fail</c>, retried automatically.</summary>
+    /// <summary>An infrastructure error (shutdown, a transfer that could not be done): reported through <c>fail</c>, retried automatically.</summary>
     public static TaskOutcome Error(string reason) => new("error", null, reason);
     public static TaskOutcome Lost() => new("lost", null, "the lease was lost");
+    /// <summary>Killed at the job's timeout: reported as <c>timed-out</c>, which the server retries automatically.</summary>
+    public static TaskOutcome TimedOut(int seconds) => new("timed-out", null, $"timed out after {seconds} s; the task's processes were killed");
 
     public bool IsReportedAsFailure => Kind == "error";
 

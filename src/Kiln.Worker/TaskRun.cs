@@ -161,7 +161,7 @@ internal sealed class TaskRun : IDisposable
         StopReason.Cancelled => TaskOutcome.Cancelled(),
         StopReason.Lost => TaskOutcome.Lost(),
         StopReason.Shutdown => TaskOutcome.Error($"worker {_options.Name} shut down while the task ran"),
-        _ when timeout.IsCancellationRequested => TaskOutcome.Error($"timed out after {Task.TimeoutSeconds} s; the task's processes were killed"),
+        _ when timeout.IsCancellationRequested => TaskOutcome.TimedOut(Task.TimeoutSeconds),
         _ => null,
     };
 

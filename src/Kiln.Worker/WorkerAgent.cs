@@ -195,7 +195,7 @@ public sealed class WorkerAgent : IDisposable
     {
         try
         {
-            await _retry.UntilAcknowledgedAsync("hand-back", c => client.FailAsync(assignment.WorkRequestId,
+            await _retry.UntilAcknowledgedAsync("hand-back", c => client.ReleaseAsync(assignment.WorkRequestId,
                 new FailRequest(assignment.LeaseToken, $"worker {_options.Name} was draining and did not start it"), c), hardStop);
         }
         catch (KilnApiException e)

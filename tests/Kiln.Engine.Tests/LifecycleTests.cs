@@ -213,4 +213,27 @@ public sealed class LifecycleTests : EngineTest
         Assert.Equal(WorkRequestState.Pending, view.Summary.State);
         Assert.Equal(AttemptOutcome.TimedOut, Assert.Single(view.Attempts).Outcome);
     }
+
+    [Fact]
+    public async Task Work_handed_back_unstarted_is_requeued_at_once_without_using_an_attempt()
+    {
+        await E.SubmitAsync(new WorkflowDocument
+        {
+            Jobs = new() { ["a"] = new JobDocument { Run = "x", Retry = new RetryPolicyDocument { MaxAttempts = 1 } } },
+        });
+        var draining = await E.WorkerAsync("draining");
+        var first = await E.ClaimOneAsync(draining);
+
+        var released = await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
+        var repeated = await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
+
+        Assert.Equal(WorkRequestState.Pending, released.Response!.State);
+        Assert.Equal(ReportStatus.Repeated, repeated.Status);
+        // No backoff for a hand-back, and the single allowed attempt is still there to use.
+        var second = await E.ClaimOneAsync(await E.WorkerAsync("other"));
+        var failed = await E.Reports.CompleteAsync(second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "disk", default);
+        Assert.Equal(WorkRequestState.Failed, failed.Response!.State);
+        var attempts = (await E.Queries.GetWorkRequestAsync(first.WorkRequestId, default))!.Attempts;
+        Assert.Equal([AttemptOutcome.Released, AttemptOutcome.Error], attempts.Select(a => a.Outcome));
+    }
 }

@@ -15,12 +15,19 @@ public static class ServerCommand
         var workerToken = new Option<string?>("--worker-token") { Description = "Token workers register with (default: $KILN_WORKER_TOKEN, else generated once and stored)" };
         var lease = new Option<int>("--lease-seconds") { Description = "Lease length; a worker silent this long loses its work", DefaultValueFactory = _ => 60 };
         var heartbeat = new Option<int>("--heartbeat-seconds") { Description = "How often workers heartbeat", DefaultValueFactory = _ => 10 };
+        var maxArtifact = new Option<long>("--max-artifact-bytes") { Description = "Largest artifact accepted", DefaultValueFactory = _ => new KilnServerOptions().MaxArtifactBytes };
+        var maxLog = new Option<long>("--max-log-bytes") { Description = "Largest log kept per attempt", DefaultValueFactory = _ => new KilnServerOptions().MaxLogBytes };
 
-        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat };
+        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, maxArtifact, maxLog };
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
             var heartbeatSeconds = parse.GetValue(heartbeat);
+            if (parse.GetValue(maxArtifact) < 1 || parse.GetValue(maxLog) < 1)
+            {
+                await Console.Error.WriteLineAsync("kiln server: --max-artifact-bytes and --max-log-bytes must be positive");
+                return 2;
+            }
             if (heartbeatSeconds < 1 || leaseSeconds < 3 * heartbeatSeconds)
             {
                 await Console.Error.WriteLineAsync("kiln server: --lease-seconds must be at least 3 × --heartbeat-seconds (and the heartbeat at least 1 s)");
@@ -34,6 +41,8 @@ public static class ServerCommand
                 WorkerToken = parse.GetValue(workerToken) ?? Env("KILN_WORKER_TOKEN"),
                 Lease = TimeSpan.FromSeconds(leaseSeconds),
                 Heartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
+                MaxArtifactBytes = parse.GetValue(maxArtifact),
+                MaxLogBytes = parse.GetValue(maxLog),
             };
             return await RunAsync(options, ct);
         });

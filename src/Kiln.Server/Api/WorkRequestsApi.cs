@@ -36,6 +36,10 @@ public static class WorkRequestsApi
             .Accepts<FailRequest>("application/json")
             .Produces<ReportResponse>()
             .WithSummary("Worker: the task could not run (infrastructure error); it is retried with backoff.");
+        reports.MapPost("/{id:long}/release", ReleaseAsync)
+            .Accepts<FailRequest>("application/json")
+            .Produces<ReportResponse>()
+            .WithSummary("Worker: hand back work it has not started (e.g. while draining); requeued at once, the attempt not counted.");
         return routes;
     }
 
@@ -69,11 +73,12 @@ public static class WorkRequestsApi
             "succeeded" => AttemptEnd.Succeeded,
             "failed" => AttemptEnd.Failed,
             "cancelled" => AttemptEnd.Cancelled,
+            "timed-out" => AttemptEnd.TimedOut,
             _ => null,
         };
         if (end is null)
         {
-            return ApiProblems.Invalid("result", "must be 'succeeded', 'failed' or 'cancelled'");
+            return ApiProblems.Invalid("result", "must be 'succeeded', 'failed', 'cancelled' or 'timed-out'");
         }
         if (body.Message is { Length: > 4000 })
         {
@@ -94,6 +99,20 @@ public static class WorkRequestsApi
             return ApiProblems.Invalid("reason", "say what went wrong, in at most 4000 characters");
         }
         return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, AttemptEnd.Error, null, body.Reason, ct));
+    }
+
+    private static async Task<IResult> ReleaseAsync(long id, HttpRequest request, ReportStore reports, CancellationToken ct)
+    {
+        var (body, problem) = await ApiJson.ReadAsync<FailRequest>(request, ReportMaxBytes, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (body!.Reason is { Length: > 4000 })
+        {
+            return ApiProblems.Invalid("reason", "at most 4000 characters");
+        }
+        return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, AttemptEnd.Released, null, body.Reason ?? "handed back unstarted", ct));
     }
 
     private static IResult ToHttp(ReportResult result) => result.Status switch

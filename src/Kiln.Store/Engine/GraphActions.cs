@@ -53,7 +53,7 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time,
             state = CASE WHEN u.unmet = 0 THEN 'pending' ELSE 'blocked' END,
             claim_rank = CASE WHEN u.unmet = 0 THEN w.priority - @queued_epoch / @aging END,
             unmet_deps = u.unmet,
-            retry_base = w.attempt,
+            retry_base = w.attempt - w.released,
             cancel_requested = false,
             not_before = NULL,
             finished_at = NULL

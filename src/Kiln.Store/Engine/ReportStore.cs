@@ -19,6 +19,8 @@ public enum AttemptEnd
     Lost,
     /// <summary>The attempt outlived its timeout. Retried automatically.</summary>
     TimedOut,
+    /// <summary>A draining worker handed the work back unstarted: requeued at once, the attempt not counted.</summary>
+    Released,
 }
 
 public enum ReportStatus { Recorded, Repeated, NotFound, LeaseNotHeld, LeaseExpired }
@@ -36,7 +38,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
 {
     private const string ReadSql = """
         SELECT state, workflow_id, attempt, worker_id, lease_token, lease_expires_at, deadline_at, started_at,
-               cancel_requested, retry_on_failure, max_attempts, retry_base, backoff_seconds,
+               cancel_requested, retry_on_failure, max_attempts, retry_base + released, backoff_seconds,
                ARRAY(SELECT work_request_id FROM dependencies WHERE depends_on_id = w.id)
         FROM work_requests w WHERE id = @id
         """;
@@ -64,7 +66,8 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
                 not_before = @not_before,
                 -- requeued work queues from when its backoff ends
                 claim_rank = CASE WHEN @state = 'pending' THEN priority - @queued_epoch / @aging END,
-                finished_at = CASE WHEN @state = 'pending' THEN NULL ELSE @now END
+                finished_at = CASE WHEN @state = 'pending' THEN NULL ELSE @now END,
+                released = released + CASE WHEN @outcome = 'released' THEN 1 ELSE 0 END
             WHERE id = @id AND state = 'running' AND lease_token = @token
               AND CASE WHEN @reaper THEN lease_expires_at < @now OR deadline_at < @now ELSE lease_expires_at >= @now END
             RETURNING id
@@ -205,7 +208,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
         }
 
         var (outcome, next) = Decide(row, end);
-        var notBefore = next == WorkRequestState.Pending
+        var notBefore = next == WorkRequestState.Pending && outcome != AttemptOutcome.Released
             ? now + RetryBackoff.Delay(row.Attempt - row.RetryBase, row.BackoffSeconds, Random.Shared.NextDouble())
             : (DateTimeOffset?)null;
 
@@ -299,6 +302,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
         }
         return end switch
         {
+            AttemptEnd.Released => (AttemptOutcome.Released, row.CancelRequested ? WorkRequestState.Cancelled : WorkRequestState.Pending),
             AttemptEnd.Succeeded => (AttemptOutcome.Succeeded, WorkRequestState.Succeeded),
             AttemptEnd.Cancelled => (AttemptOutcome.Cancelled, WorkRequestState.Cancelled),
             AttemptEnd.Failed => (AttemptOutcome.Failed,
