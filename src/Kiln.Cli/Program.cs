@@ -15,6 +15,9 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     GraphActionCommands.Retry(),
     ArtifactsCommand.Create(),
     WorkersCommand.Create(),
+    ExplainCommand.Create(),
+    ProjectCommand.Create(),
+    PriorityCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop
 // workers before the server); the server's host handles its own. No forced exit after Ctrl-C.

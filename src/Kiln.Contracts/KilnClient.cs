@@ -122,6 +122,27 @@ public sealed partial class KilnClient : IDisposable
     public Task<ActionResponse> RetryWorkRequestAsync(long id, CancellationToken ct) =>
         SendAsync<ActionResponse>(HttpMethod.Post, $"api/v1/work-requests/{id}/retry", null, DefaultCallTimeout, ct);
 
+    /// <summary>Why a work request is not running (or what it is doing), in words.</summary>
+    public Task<ExplainView> ExplainAsync(long id, CancellationToken ct) => GetAsync<ExplainView>($"api/v1/work-requests/{id}/explain", ct);
+
+    public Task<ActionResponse> SetPriorityAsync(long workRequestId, int priority, CancellationToken ct) =>
+        SendAsync<ActionResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/priority",
+            JsonContent.Create(new PriorityChange(priority, null), options: Json), DefaultCallTimeout, ct);
+
+    public Task<ActionResponse> AdjustWorkflowPriorityAsync(long workflowId, int adjust, CancellationToken ct) =>
+        SendAsync<ActionResponse>(HttpMethod.Post, $"api/v1/workflows/{workflowId}/priority",
+            JsonContent.Create(new PriorityChange(null, adjust), options: Json), DefaultCallTimeout, ct);
+
+    // ---- projects ----
+
+    public Task<Page<ProjectView>> ListProjectsAsync(int limit, string? after, CancellationToken ct) =>
+        GetAsync<Page<ProjectView>>($"api/v1/projects/{Query(("limit", limit.ToString(CultureInfo.InvariantCulture)), ("after", after))}", ct);
+
+    public Task<ProjectView> GetProjectAsync(string name, CancellationToken ct) => GetAsync<ProjectView>($"api/v1/projects/{Uri.EscapeDataString(name)}", ct);
+
+    public Task<ProjectView> PutProjectAsync(string name, ProjectSettings settings, CancellationToken ct) =>
+        SendAsync<ProjectView>(HttpMethod.Put, $"api/v1/projects/{Uri.EscapeDataString(name)}", JsonContent.Create(settings, options: Json), DefaultCallTimeout, ct);
+
     // ---- plumbing ----
 
     private Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, DefaultCallTimeout, ct);

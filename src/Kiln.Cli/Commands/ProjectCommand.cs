@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Globalization;
+using Kiln.Contracts;
+using Spectre.Console;
+
+namespace Kiln.Cli.Commands;
+
+/// <summary><c>kiln project list|show|set</c>: weights, base priorities and caps of projects.</summary>
+public static class ProjectCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("project", "Show and change projects: their share of the farm (weight), base priority and cap.");
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Show());
+        command.Subcommands.Add(Set());
+        return command;
+    }
+
+    private static Command List()
+    {
+        var server = ClientSettings.ServerOption();
+        var json = ClientSettings.JsonOption();
+        var command = new Command("list", "Every project with its load.") { server, json };
+        command.SetAction((parse, ct) => CliRun.GuardAsync("project list", parse.GetValue(server), async url =>
+        {
+            using var client = new KilnClient(url);
+            var projects = new List<ProjectView>();
+            string? after = null;
+            do
+            {
+                var page = await client.ListProjectsAsync(500, after, ct);
+                projects.AddRange(page.Items);
+                after = page.Next;
+            }
+            while (after is not null);
+            Print(projects, parse.GetValue(json), single: false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Show()
+    {
+        var name = new Argument<string>("name") { Description = "Project name" };
+        var server = ClientSettings.ServerOption();
+        var json = ClientSettings.JsonOption();
+        var command = new Command("show", "One project.") { name, server, json };
+        command.SetAction((parse, ct) => CliRun.GuardAsync("project show", parse.GetValue(server), async url =>
+        {
+            using var client = new KilnClient(url);
+            Print([await client.GetProjectAsync(parse.GetValue(name)!, ct)], parse.GetValue(json), single: true);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Set()
+    {
+        var name = new Argument<string>("name") { Description = "Project name (created if new)" };
+        var weight = new Option<int?>("--weight") { Description = "Share of the farm relative to other projects (1-1000)" };
+        var basePriority = new Option<int?>("--base-priority") { Description = "Added to the priority of every job submitted from now on" };
+        var cap = new Option<int?>("--cap") { Description = "Most work requests running at once" };
+        var noCap = new Option<bool>("--no-cap") { Description = "Remove the cap" };
+        var server = ClientSettings.ServerOption();
+        var json = ClientSettings.JsonOption();
+        var command = new Command("set", "Change a project's settings; unset options keep their current values.") { name, weight, basePriority, cap, noCap, server, json };
+        command.SetAction((parse, ct) => CliRun.GuardAsync("project set", parse.GetValue(server), async url =>
+        {
+            if (parse.GetValue(cap) is not null && parse.GetValue(noCap))
+            {
+                throw new CliException("--cap and --no-cap contradict each other", 2);
+            }
+            using var client = new KilnClient(url);
+            var project = parse.GetValue(name)!;
+            ProjectView? current = null;
+            try
+            {
+                current = await client.GetProjectAsync(project, ct);
+            }
+            catch (KilnApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
+            {
+                // A new project: unset values take the defaults.
+            }
+            var settings = new ProjectSettings(
+                parse.GetValue(weight) ?? current?.Weight,
+                parse.GetValue(basePriority) ?? current?.BasePriority,
+                parse.GetValue(noCap) ? null : parse.GetValue(cap) ?? current?.MaxRunning);
+            Print([await client.PutProjectAsync(project, settings, ct)], parse.GetValue(json), single: true);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void Print(List<ProjectView> projects, bool json, bool single)
+    {
+        if (json)
+        {
+            if (single)
+            {
+                CliRun.PrintJson(projects[0]);
+            }
+            else
+            {
+                CliRun.PrintJson(projects);
+            }
+            return;
+        }
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("name", "weight", "base priority", "cap", "running", "pending");
+        foreach (var p in projects)
+        {
+            table.AddRow(Markup.Escape(p.Name), p.Weight.ToString(CultureInfo.InvariantCulture), p.BasePriority.ToString(CultureInfo.InvariantCulture),
+                p.MaxRunning?.ToString(CultureInfo.InvariantCulture) ?? "-", p.Running.ToString(CultureInfo.InvariantCulture), p.Pending.ToString(CultureInfo.InvariantCulture));
+        }
+        AnsiConsole.Write(table);
+    }
+}
