@@ -37,36 +37,40 @@ public static class PeerBench
             ShutdownTimeout = TimeSpan.FromSeconds(10),
         };
         var n = o.N;
-        var patience = TimeSpan.FromSeconds(Math.Max(120, n / 5.0));
+        var stall = TimeSpan.FromSeconds(5);
+        var missing = 0;
 
         // Warm-up: schema, JIT, connection pool.
-        var warm = HangfireNoop.Expect(16);
+        HangfireNoop.Expect(16);
         Enqueue(client, "warmup", 16);
         using (new BackgroundJobServer(Server("warmup"), storage))
         {
-            await warm.WaitAsync(patience);
+            await HangfireNoop.WaitAsync(TimeSpan.FromSeconds(30));
         }
 
         // bulk
         Npgsql.NpgsqlConnection.ClearAllPools();
         var writes0 = await DbStats.TupleWritesAsync(cs);
         var lsn0 = await DbStats.WalLsnAsync(cs);
-        var done = HangfireNoop.Expect(n);
+        HangfireNoop.Expect(n);
         var cpu = CpuMeter.Start(cluster);
         var start = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, 2).Select(p => Task.Run(() => Enqueue(client, "bulk", n / 2 + (p == 0 ? n % 2 : 0)))));
         var enqueued = Stopwatch.GetTimestamp();
         TimeSpan drain;
+        int ran;
         using (new BackgroundJobServer(Server("bulk"), storage))
         {
-            await done.WaitAsync(patience);
-            drain = Stopwatch.GetElapsedTime(enqueued);
+            var (m, last) = await HangfireNoop.WaitAsync(stall);
+            missing += m;
+            ran = n - m;
+            drain = Stopwatch.GetElapsedTime(enqueued, last);
         }
-        cpu.Report(result, "hangfire_bulk", n);
+        cpu.Report(result, "hangfire_bulk", ran);
         var enqueue = Stopwatch.GetElapsedTime(start, enqueued).TotalSeconds;
         result.Metric("hangfire_bulk_enqueue_s", enqueue);
-        result.Metric("hangfire_bulk_drain_per_s", n / drain.TotalSeconds);
-        result.Metric("hangfire_bulk_e2e_per_s", n / (enqueue + drain.TotalSeconds));
+        result.Metric("hangfire_bulk_drain_per_s", ran / drain.TotalSeconds);
+        result.Metric("hangfire_bulk_e2e_per_s", ran / (enqueue + drain.TotalSeconds));
         Npgsql.NpgsqlConnection.ClearAllPools();
         var lsn1 = await DbStats.WalLsnAsync(cs);
         var writes1 = await DbStats.TupleWritesAsync(cs);
@@ -74,18 +78,22 @@ public static class PeerBench
         result.Metric("hangfire_wal_bytes_per_job", (lsn1 - lsn0) / (double)n);
 
         // stream
-        done = HangfireNoop.Expect(n);
+        HangfireNoop.Expect(n);
         using (new BackgroundJobServer(Server("stream"), storage))
         {
             cpu = CpuMeter.Start(cluster);
             start = Stopwatch.GetTimestamp();
             await Task.WhenAll(Enumerable.Range(0, 2).Select(p => Task.Run(() => Enqueue(client, "stream", n / 2 + (p == 0 ? n % 2 : 0)))));
-            await done.WaitAsync(patience);
-            var total = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            cpu.Report(result, "hangfire_stream", n);
-            result.Metric("hangfire_stream_e2e_per_s", n / total);
+            var (m, last) = await HangfireNoop.WaitAsync(stall);
+            missing += m;
+            var total = Stopwatch.GetElapsedTime(start, last).TotalSeconds;
+            cpu.Report(result, "hangfire_stream", n - m);
+            result.Metric("hangfire_stream_e2e_per_s", (n - m) / total);
         }
         result.Metric("hangfire_workers", o.Workers);
+        // Jobs fetched but never run within 5 s of the last one (left invisible until Hangfire's
+        // 30-minute invisibility timeout); throughput counts only the jobs that ran.
+        result.Metric("hangfire_stranded_jobs", missing);
         result.Environment["hangfire"] = $"Hangfire.Core {typeof(BackgroundJob).Assembly.GetName().Version}, Hangfire.PostgreSql {typeof(PostgreSqlStorage).Assembly.GetName().Version}";
 
         kiln ??= await LifecycleBench.RunReferenceAsync(cluster, o);
