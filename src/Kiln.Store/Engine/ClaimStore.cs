@@ -36,9 +36,10 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- a project at its cap gets nothing until one of its slots frees up
             WHERE p.max_running IS NULL OR coalesce(r.total, 0) < p.max_running
             ORDER BY coalesce(r.in_queue, 0)::float8 / p.weight, p.id
-        ), candidates AS MATERIALIZED (
-            -- MATERIALIZED: evaluated once, whatever the planner's statistics say
-            SELECT c.id, row_number() OVER (ORDER BY (f.running + c.nth - 1)::float8 / f.weight, c.claim_rank DESC, c.id) AS pos
+        ), nearest AS (
+            -- the nested loop visits projects in fair order and stops after @slots * 4 rows:
+            -- nothing in here may need all rows (no window or ORDER BY over the join)
+            SELECT c.id, c.claim_rank, c.nth, f.running, f.weight
             FROM fair_order f
             CROSS JOIN LATERAL (
                 SELECT w.id, w.claim_rank, row_number() OVER (ORDER BY w.claim_rank DESC, w.id) AS nth
@@ -55,6 +56,10 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             ) c
             WHERE f.max_running IS NULL OR f.total + c.nth <= f.max_running
             LIMIT @slots * 4
+        ), candidates AS MATERIALIZED (
+            -- MATERIALIZED: evaluated once, whatever the planner's statistics say
+            SELECT id, row_number() OVER (ORDER BY (running + nth - 1)::float8 / weight, claim_rank DESC, id) AS pos
+            FROM nearest
         ), chosen AS (
             -- each candidate is fetched by primary key in fair order (never by scanning pending
             -- rows, whatever the statistics say) and locked; a row another claim holds or has
