@@ -21,9 +21,30 @@ public sealed class BenchResult(string name)
 
     public List<string> Notes { get; } = [];
 
-    public void Metric(string key, double value) => Metrics[key] = Math.Round(value, 4);
+    /// <summary>Records a metric; a value that could not be measured (NaN, infinite) is left out and noted.</summary>
+    public void Metric(string key, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            Metrics[key] = Math.Round(value, 4);
+        }
+        else
+        {
+            Notes.Add($"{key} could not be measured");
+        }
+    }
 
-    public void Ratio(string key, double value) => Ratios[key] = Math.Round(value, 4);
+    public void Ratio(string key, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            Ratios[key] = Math.Round(value, 4);
+        }
+        else
+        {
+            Notes.Add($"ratio {key} could not be computed");
+        }
+    }
 
     /// <summary>Copies another result's metrics under a prefix (used by <c>all</c> and by the ratio benches).</summary>
     public void Absorb(BenchResult other, string prefix)
