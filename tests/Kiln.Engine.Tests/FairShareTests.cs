@@ -106,4 +106,21 @@ public sealed class FairShareTests : EngineTest
         var claimed = await E.ClaimAsync(both, 3);
         Assert.Equal([builds, builds, publish], claimed.Select(a => a.WorkflowId));
     }
+
+    [Fact]
+    public async Task Racing_claims_never_come_back_empty_while_enough_work_is_pending()
+    {
+        await E.SubmitAsync(Many("one", 16));
+        var workers = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => E.WorkerAsync($"racer{i}")));
+        for (var round = 0; round < 2; round++)
+        {
+            using var start = new Barrier(8);
+            var claims = await Task.WhenAll(workers.Skip(round * 8).Take(8).Select(w => Task.Run(async () =>
+            {
+                start.SignalAndWait();
+                return await E.ClaimAsync(w, 1);
+            })));
+            Assert.All(claims, c => Assert.Single(c));
+        }
+    }
 }

@@ -80,7 +80,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
 
         try
         {
-            var dataSource = new NpgsqlDataSourceBuilder(connectionString) { Name = "kiln" }.Build();
+            var dataSource = EngineDataSource(connectionString);
             await new Migrator(dataSource, bootLogger).MigrateAsync(ct);
             var workerToken = options.WorkerToken is { Length: > 0 } token
                 ? token
@@ -143,6 +143,21 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             }
             throw;
         }
+    }
+
+    /// <summary>
+    /// The engine's connections: its few hot statements are prepared automatically (planning
+    /// the claim and completion cost more than running them), and PostgreSQL's JIT is off —
+    /// the claim's estimated cost crosses jit_above_cost and compiling it took longer than
+    /// running it. Both are measured in docs/performance.md.
+    /// </summary>
+    public static NpgsqlDataSource EngineDataSource(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = "kiln" };
+        builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+        builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+        builder.ConnectionStringBuilder.Options = $"{builder.ConnectionStringBuilder.Options} -c jit=off".Trim();
+        return builder.Build();
     }
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);

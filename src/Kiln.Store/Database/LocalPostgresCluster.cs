@@ -143,6 +143,8 @@ public sealed partial class LocalPostgresCluster : IAsyncDisposable
             "log_min_duration_statement = 2000",
             "log_lock_waits = on",
             "deadlock_timeout = 1s",
+            // Kiln's statements are short; compiling them costs more than running them.
+            "jit = off",
         };
         if (_options.Ephemeral)
         {

@@ -19,9 +19,10 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
     /// are visited in order of running ÷ weight in this queue, and each contributes its
     /// best few eligible rows, read from the pending index in aged-priority order; the nested
     /// loop stops once enough candidates are found, so a claim never scans all pending rows.
-    /// Candidates are ranked as if each slot were handed out in turn (a project's n-th row
-    /// counts as n−1 more running), and locked with SKIP LOCKED: a row another claim holds is
-    /// passed over, never waited for, and a row another claim just took fails the re-check.
+    /// Rows are locked with SKIP LOCKED as they are read: a row another claim holds is passed
+    /// over for the next one, never waited for, and a row another claim just took fails the
+    /// re-check. Candidates are ranked as if each slot were handed out in turn (a project's
+    /// n-th row counts as n−1 more running); at most slots × 4 rows are locked per claim.
     /// </summary>
     internal const string ClaimSql = """
         WITH running AS (
@@ -42,33 +43,30 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             SELECT c.id, c.claim_rank, c.nth, f.running, f.weight
             FROM fair_order f
             CROSS JOIN LATERAL (
-                SELECT w.id, w.claim_rank, row_number() OVER (ORDER BY w.claim_rank DESC, w.id) AS nth
-                FROM work_requests w
-                WHERE w.state = 'pending' AND w.project_id = f.id AND w.queue = @queue
-                  -- unset architecture means any; otherwise the worker must build for it
-                  AND (w.architecture IS NULL OR w.architecture = ANY(@architectures))
-                  -- every required tag must be offered
-                  AND w.tags <@ @tags
-                  -- retry backoff: not before its time
-                  AND (w.not_before IS NULL OR w.not_before <= @now)
-                ORDER BY w.claim_rank DESC, w.id
-                LIMIT @slots
+                SELECT l.id, l.claim_rank, row_number() OVER (ORDER BY l.claim_rank DESC, l.id) AS nth
+                FROM (
+                    SELECT w.id, w.claim_rank FROM work_requests w
+                    WHERE w.state = 'pending' AND w.project_id = f.id AND w.queue = @queue
+                      -- unset architecture means any; otherwise the worker must build for it
+                      AND (w.architecture IS NULL OR w.architecture = ANY(@architectures))
+                      -- every required tag must be offered
+                      AND w.tags <@ @tags
+                      -- retry backoff: not before its time
+                      AND (w.not_before IS NULL OR w.not_before <= @now)
+                    ORDER BY w.claim_rank DESC, w.id
+                    LIMIT @slots
+                    -- locked as read: a row another claim holds is skipped for the project's
+                    -- next one, so racing claims never come back empty while work is pending
+                    FOR UPDATE SKIP LOCKED
+                ) l
             ) c
             WHERE f.max_running IS NULL OR f.total + c.nth <= f.max_running
             LIMIT @slots * 4
-        ), candidates AS MATERIALIZED (
-            -- MATERIALIZED: evaluated once, whatever the planner's statistics say
-            SELECT id, row_number() OVER (ORDER BY (running + nth - 1)::float8 / weight, claim_rank DESC, id) AS pos
-            FROM nearest
-        ), chosen AS (
-            -- each candidate is fetched by primary key in fair order (never by scanning pending
-            -- rows, whatever the statistics say) and locked; a row another claim holds or has
-            -- just taken is passed over, and the loop stops once @slots rows are locked
-            SELECT x.id FROM (SELECT id, pos FROM candidates ORDER BY pos) c
-            CROSS JOIN LATERAL (
-                SELECT w.id FROM work_requests w WHERE w.id = c.id AND w.state = 'pending'
-                FOR UPDATE SKIP LOCKED
-            ) x
+        ), chosen AS MATERIALIZED (
+            -- the best @slots of the (few) locked candidates, as if slots were handed out in
+            -- turn: a project's n-th row counts as n-1 more running
+            SELECT id FROM nearest
+            ORDER BY (running + nth - 1)::float8 / weight, claim_rank DESC, id
             LIMIT @slots
         )
         UPDATE work_requests w SET
