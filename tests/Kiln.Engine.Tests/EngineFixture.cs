@@ -18,7 +18,6 @@ public sealed class EngineFixture : IAsyncLifetime
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
     public NpgsqlDataSource DataSource { get; private set; } = null!;
-    public WorkSignal Signal { get; } = new();
     public SubmissionStore Submissions { get; private set; } = null!;
     public ClaimStore Claims { get; private set; } = null!;
     public ReportStore Reports { get; private set; } = null!;
@@ -30,11 +29,11 @@ public sealed class EngineFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         DataSource = NpgsqlDataSource.Create(await TestCluster.CreateDatabaseAsync("engine"));
-        Submissions = new(DataSource, Time, Signal);
+        Submissions = new(DataSource, Time);
         Claims = new(DataSource, Time);
-        Reports = new(DataSource, Time, Signal);
+        Reports = new(DataSource, Time);
         Queries = new(DataSource);
-        Actions = new(DataSource, Time, Signal);
+        Actions = new(DataSource, Time);
         Workers = new(DataSource, Time);
     }
 

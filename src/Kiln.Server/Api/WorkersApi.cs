@@ -110,19 +110,25 @@ public static class WorkersApi
         }
         var worker = WorkerAuthFilter.Worker(http);
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(body.WaitSeconds);
+        var passedOn = false;
         while (true)
         {
-            // Take the signal generation before looking, so a pulse between the look and the wait is not missed.
-            var woken = signal.Current;
+            // Queue up before looking, so work made pending between the look and the wait wakes us.
+            using var waiter = signal.Register();
             var assignments = await claims.ClaimAsync(worker, body.Slots, options.Lease, ct);
             var remaining = deadline - time.GetUtcNow();
             if (assignments.Count > 0 || remaining <= TimeSpan.Zero)
             {
                 return TypedResults.Ok(new ClaimResponse(assignments));
             }
+            if (waiter.Woken && !passedOn)
+            {
+                // Woken for work this worker cannot take (another queue or architecture): let the next waiter look.
+                signal.Wake(1);
+                passedOn = true;
+            }
             var wait = remaining < FallbackTick ? remaining : FallbackTick;
-            await Task.WhenAny(woken, Task.Delay(wait, time, ct));
-            ct.ThrowIfCancellationRequested();
+            await waiter.WaitAsync(wait, time, ct);
         }
     }
 

@@ -6,9 +6,10 @@ using Npgsql;
 namespace Kiln.Server.Duties;
 
 /// <summary>
-/// LISTENs on <see cref="WorkSignal.Channel"/> so that work made pending by another replica
-/// wakes this replica's long-polling claims. Reconnects after a database error, and pulses
-/// on reconnect because notifications sent while disconnected are gone.
+/// LISTENs on <see cref="WorkSignal.Channel"/> so that work made pending by any replica
+/// (this one included) wakes as many of this replica's long-polling claims as there are new
+/// rows. Reconnects after a database error, and wakes every waiter on reconnect because
+/// notifications sent while disconnected are gone.
 /// </summary>
 public sealed partial class WorkSignalListener(NpgsqlDataSource dataSource, WorkSignal signal, TimeProvider time, ILogger<WorkSignalListener> logger)
     : BackgroundService
@@ -22,12 +23,22 @@ public sealed partial class WorkSignalListener(NpgsqlDataSource dataSource, Work
             try
             {
                 await using var conn = await dataSource.OpenConnectionAsync(stoppingToken);
-                conn.Notification += (_, _) => signal.Pulse();
+                conn.Notification += (_, e) =>
+                {
+                    if (int.TryParse(e.Payload, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pending))
+                    {
+                        signal.Wake(pending);
+                    }
+                    else
+                    {
+                        signal.WakeAll();
+                    }
+                };
                 await using (var listen = new NpgsqlCommand($"LISTEN {WorkSignal.Channel}", conn))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 }
-                signal.Pulse();
+                signal.WakeAll();
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     await conn.WaitAsync(stoppingToken);

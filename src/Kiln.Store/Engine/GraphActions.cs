@@ -14,7 +14,7 @@ public sealed record ActionResult(ActionStatus Status, ActionResponse Response);
 /// workflow. They follow the locking protocol of <see cref="Transitions"/>: rows in ascending
 /// id order, the workflow row last.
 /// </summary>
-public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time, WorkSignal signal)
+public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
 {
     private const string ReadStateSql = "SELECT state, workflow_id FROM work_requests WHERE id = @id";
 
@@ -189,13 +189,9 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time,
         var pending = plan.Reopen.Count(r => r.Unmet == 0);
         if (pending > 0)
         {
-            await Transitions.NotifyWorkAvailableAsync(conn, ct);
+            await Transitions.NotifyWorkAvailableAsync(conn, pending, ct);
         }
         await tx.CommitAsync(ct);
-        if (pending > 0)
-        {
-            signal.Pulse();
-        }
         return new(ActionStatus.Done, new(plan.Reopen.Count, $"{plan.Reopen.Count} work request(s) will run again ({pending} ready now); succeeded work is kept"));
     }
 

@@ -34,7 +34,7 @@ public sealed record ReportResult(ReportStatus Status, ReportResponse? Response,
 /// next attempt), idempotent (a repeat finds the attempt row it wrote and gets the same
 /// answer), and committed at most once per attempt.
 /// </summary>
-public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, WorkSignal signal)
+public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
     private const string ReadSql = """
         SELECT state, workflow_id, attempt, worker_id, lease_token, lease_expires_at, deadline_at, started_at,
@@ -108,7 +108,9 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
             -- no write when nothing finished (a requeue leaves the workflow as it is)
             WHERE f.id = @workflow AND c.ended = 1 AND @finished + c.skipped > 0
         ), notified AS (
-            SELECT pg_notify('kiln_work', '') FROM changes c WHERE c.ended = 1 AND (c.released > 0 OR @state = 'pending')
+            -- the payload is how many rows became pending: that many waiting claims are woken
+            SELECT pg_notify('kiln_work', (c.released + CASE WHEN @state = 'pending' THEN 1 ELSE 0 END)::text)
+            FROM changes c WHERE c.ended = 1 AND (c.released > 0 OR @state = 'pending')
         )
         SELECT c.ended, c.released, (SELECT count(*) FROM notified)::int FROM changes c
         """;
@@ -245,7 +247,6 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
         p.Add(new NpgsqlParameter<int>("d_cancelled", finished.Cancelled));
         batch.BatchCommands.Add(endAttempt);
 
-        bool notified;
         await using (var reader = await batch.ExecuteReaderAsync(ct))
         {
             while (await reader.ReadAsync(ct))
@@ -258,11 +259,6 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time, 
             {
                 return null;
             }
-            notified = reader.GetInt32(2) > 0;
-        }
-        if (notified)
-        {
-            signal.Pulse();
         }
         return new(ReportStatus.Recorded, new ReportResponse(id, next, row.Attempt, outcome), null);
     }

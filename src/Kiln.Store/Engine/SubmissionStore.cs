@@ -14,7 +14,7 @@ public sealed record SubmissionResult(long WorkflowId, bool Created, int WorkReq
 /// 10,000-node graph is a handful of round trips, not tens of thousands of INSERTs
 /// (Debusine's hours-long graph creation). Either the whole workflow is stored or nothing.
 /// </summary>
-public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider time, WorkSignal signal)
+public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
     /// <summary>A no-op when the project exists (ON CONFLICT DO NOTHING writes no tuple).</summary>
     private const string EnsureProjectSql = """
@@ -141,13 +141,9 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
 
         if (pending > 0)
         {
-            await Transitions.NotifyWorkAvailableAsync(conn, ct);
+            await Transitions.NotifyWorkAvailableAsync(conn, pending, ct);
         }
         await tx.CommitAsync(ct);
-        if (pending > 0)
-        {
-            signal.Pulse();
-        }
         return new SubmissionResult(workflowId, true, plan.WorkRequests.Count);
     }
 

@@ -111,10 +111,11 @@ internal static class Transitions
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>Wakes long-polling claims on every replica; delivered by PostgreSQL only at commit.</summary>
-    public static async Task NotifyWorkAvailableAsync(NpgsqlConnection conn, CancellationToken ct)
+    /// <summary>Wakes <paramref name="pending"/> long-polling claims on every replica; delivered by PostgreSQL only at commit.</summary>
+    public static async Task NotifyWorkAvailableAsync(NpgsqlConnection conn, int pending, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{WorkSignal.Channel}', '')", conn);
+        await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{WorkSignal.Channel}', @pending)", conn);
+        cmd.Parameters.Add(new NpgsqlParameter<string>("pending", pending.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
