@@ -47,7 +47,9 @@ public sealed class KilnUnderTest : IAsyncDisposable
         Npgsql.NpgsqlConnection.ClearAllPools();
     }
 
-    public static async Task<KilnUnderTest> StartAsync(BenchCluster cluster, string database, string? sessionSettings = null)
+    /// <param name="sessionSettings">A setting applied to every session of the database (<c>ALTER DATABASE … SET</c>).</param>
+    /// <param name="connectionOptions">Npgsql keywords appended to the server's connection string (e.g. auto-prepare).</param>
+    public static async Task<KilnUnderTest> StartAsync(BenchCluster cluster, string database, string? sessionSettings = null, string? connectionOptions = null)
     {
         var cs = await cluster.CreateDatabaseAsync(database);
         if (sessionSettings is not null)
@@ -59,7 +61,7 @@ public sealed class KilnUnderTest : IAsyncDisposable
         var host = await KilnServerHost.StartAsync(
             new KilnServerOptions
             {
-                DatabaseUrl = cs,
+                DatabaseUrl = connectionOptions is null ? cs : $"{cs};{connectionOptions}",
                 DataDirectory = Path.Combine("/tmp", $"kiln-bench-data-{Environment.ProcessId}"),
                 Urls = "http://127.0.0.1:0",
                 WorkerToken = RegistrationToken,

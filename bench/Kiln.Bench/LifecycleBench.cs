@@ -37,16 +37,22 @@ public static class LifecycleBench
         {
             await BulkAsync(cluster, o, result, "bulk_async_commit", "lc_async", slots: 1, profile: false, settings: "synchronous_commit = off");
         }
+        // What prepared statements would give, without an engine change: Npgsql's automatic
+        // preparation switched on through the server's connection string.
+        await BulkAsync(cluster, o, result, "bulk_prepared", "lc_prepared", slots: 1, profile: false, connectionOptions: Prepared);
         await BulkAsync(cluster, o, result, "profiled", "lc_profile", slots: 1, profile: true);
         result.Notes.Add("bulk = one workflow of N jobs submitted, then drained; stream = N one-job workflows submitted by 2 clients while W workers drain");
         result.Notes.Add("claim latency counts claims that returned work; *_cpu_* is CPU per work request of this process (server + workers) and of PostgreSQL");
         return result;
     }
 
+    public const string Prepared = "Max Auto Prepare=32;Auto Prepare Min Usages=2";
+
     private static async Task BulkAsync(
-        BenchCluster cluster, BenchOptions o, BenchResult result, string prefix, string database, int slots, bool profile, string? settings = null)
+        BenchCluster cluster, BenchOptions o, BenchResult result, string prefix, string database, int slots, bool profile,
+        string? settings = null, string? connectionOptions = null)
     {
-        await using var kiln = await KilnUnderTest.StartAsync(cluster, database, settings);
+        await using var kiln = await KilnUnderTest.StartAsync(cluster, database, settings, connectionOptions);
         var workers = new List<HttpClient>();
         for (var i = 0; i < o.Workers; i++)
         {
@@ -82,7 +88,7 @@ public static class LifecycleBench
             result.Metric($"{prefix}_client_claim_mean_ms", fleet.Claims.Mean);
             result.Metric($"{prefix}_client_complete_mean_ms", fleet.Completions.Mean);
         }
-        if (cluster.HasStatementStats && prefix == "bulk")
+        if (cluster.HasStatementStats && prefix is "bulk" or "bulk_prepared")
         {
             Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
             DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
