@@ -65,5 +65,19 @@ public static class CliRun
         Console.Out.WriteLine(JsonSerializer.Serialize(value, Indented));
     }
 
+    /// <summary>The answer to cancel, retry or priority: JSON for scripts, its message for people.</summary>
+    public static int PrintAction(ActionResponse answer, bool json)
+    {
+        if (json)
+        {
+            PrintJson(answer);
+        }
+        else
+        {
+            Console.Out.WriteLine(answer.Message);
+        }
+        return 0;
+    }
+
     private static readonly JsonSerializerOptions Indented = new(KilnClient.Json) { WriteIndented = true };
 }

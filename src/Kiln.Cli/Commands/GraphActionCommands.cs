@@ -25,16 +25,7 @@ public static class GraphActionCommands
             using var client = new KilnClient(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
             var id = await reference.WorkRequestIdAsync(client, ct);
-            var answer = await act(client, reference, id, ct);
-            if (parse.GetValue(json))
-            {
-                CliRun.PrintJson(answer);
-            }
-            else
-            {
-                Console.Out.WriteLine(answer.Message);
-            }
-            return 0;
+            return CliRun.PrintAction(await act(client, reference, id, ct), parse.GetValue(json));
         }));
         return command;
     }

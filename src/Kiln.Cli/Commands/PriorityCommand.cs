@@ -20,15 +20,7 @@ public static class PriorityCommand
             var answer = reference.Job is null
                 ? await client.AdjustWorkflowPriorityAsync(reference.Id, parse.GetValue(value), ct)
                 : await client.SetPriorityAsync(await reference.WorkRequestIdAsync(client, ct), parse.GetValue(value), ct);
-            if (parse.GetValue(json))
-            {
-                CliRun.PrintJson(answer);
-            }
-            else
-            {
-                Console.Out.WriteLine(answer.Message);
-            }
-            return 0;
+            return CliRun.PrintAction(answer, parse.GetValue(json));
         }));
         return command;
     }
