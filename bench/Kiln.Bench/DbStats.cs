@@ -6,37 +6,9 @@ namespace Kiln.Bench;
 /// <summary>Write volume and statement profile read from PostgreSQL's own statistics.</summary>
 public static class DbStats
 {
-    /// <summary>
-    /// Inserts + updates + deletes per table of one database. Backends flush their counters when
-    /// they exit (callers close the pools first) or, when idle, within 10 s; the read is repeated until two reads agree.
-    /// </summary>
-    public static async Task<Dictionary<string, long>> TupleWritesAsync(string connectionString)
-    {
-        await using var db = NpgsqlDataSource.Create(connectionString + ";Pooling=false");
-        Dictionary<string, long> last = [];
-        long lastTotal = -1;
-        for (var i = 0; i < 80; i++)
-        {
-            await using var cmd = db.CreateCommand("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables");
-            var byTable = new Dictionary<string, long>();
-            await using (var reader = await cmd.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    byTable[reader.GetString(0)] = reader.GetInt64(1);
-                }
-            }
-            var total = byTable.Values.Sum();
-            if (total == lastTotal && i >= 1)
-            {
-                return byTable;
-            }
-            last = byTable;
-            lastTotal = total;
-            await Task.Delay(250);
-        }
-        return last;
-    }
+    /// <summary>Inserts + updates + deletes per table of one database (callers clear their pools first).</summary>
+    public static Task<Dictionary<string, long>> TupleWritesAsync(string connectionString) =>
+        Kiln.Store.Database.TupleWriteCounter.ReadAsync(connectionString);
 
     public static async Task<long> WalLsnAsync(string connectionString)
     {

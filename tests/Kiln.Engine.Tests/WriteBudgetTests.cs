@@ -1,4 +1,5 @@
 using Kiln.Contracts;
+using Kiln.Store.Database;
 using Kiln.Store.Engine;
 using Npgsql;
 using Xunit.Abstractions;
@@ -58,35 +59,11 @@ public sealed class WriteBudgetTests(ITestOutputHelper output) : EngineTest
         Assert.Equal(before.ByTable.GetValueOrDefault("work_requests"), after.ByTable.GetValueOrDefault("work_requests"));
     }
 
-    /// <summary>
-    /// Statistics are flushed by each backend when it exits (or up to 10 s after it goes
-    /// idle): the pool is cleared so the backends exit, then the counters are re-read until
-    /// the expected ones are in and a second read agrees.
-    /// </summary>
-    private async Task<(long Total, Dictionary<string, long> ByTable)> TupleWritesAsync(Func<Dictionary<string, long>, bool>? complete = null)
+    /// <summary>Clears the pool so every backend exits and flushes its statistics, then reads them.</summary>
+    private async Task<(long Total, Dictionary<string, long> ByTable)> TupleWritesAsync(Func<IReadOnlyDictionary<string, long>, bool>? complete = null)
     {
         E.DataSource.Clear();
-        await using var db = NpgsqlDataSource.Create(E.DataSource.ConnectionString + ";Pooling=false");
-        var previous = -1L;
-        for (var i = 0; i < 150; i++)
-        {
-            await using var cmd = db.CreateCommand("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables");
-            var byTable = new Dictionary<string, long>();
-            await using (var reader = await cmd.ExecuteReaderAsync())
-            {
-                while (await reader.ReadAsync())
-                {
-                    byTable[reader.GetString(0)] = reader.GetInt64(1);
-                }
-            }
-            var total = byTable.Values.Sum();
-            if ((complete?.Invoke(byTable) ?? true) && total == previous)
-            {
-                return (total, byTable);
-            }
-            previous = total;
-            await Task.Delay(200);
-        }
-        throw new TimeoutException("the statistics collector did not report the expected writes within 30 s");
+        var byTable = await TupleWriteCounter.ReadAsync(E.DataSource.ConnectionString, complete);
+        return (byTable.Values.Sum(), byTable);
     }
 }
