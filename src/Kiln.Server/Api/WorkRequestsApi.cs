@@ -61,7 +61,7 @@ public static class WorkRequestsApi
     private static async Task<IResult> GetAsync(long id, QueryStore queries, CancellationToken ct) =>
         await queries.GetWorkRequestAsync(id, ct) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"work request {id} does not exist");
 
-    private static async Task<IResult> CompleteAsync(long id, HttpRequest request, ReportStore reports, CancellationToken ct)
+    private static async Task<IResult> CompleteAsync(long id, HttpRequest request, CompletionBatcher completions, CancellationToken ct)
     {
         var (body, problem) = await ApiJson.ReadAsync<CompleteRequest>(request, ReportMaxBytes, ct);
         if (problem is not null)
@@ -84,7 +84,7 @@ public static class WorkRequestsApi
         {
             return ApiProblems.Invalid("message", "at most 4000 characters");
         }
-        return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, end.Value, body.ExitCode, body.Message, ct));
+        return ToHttp(await completions.CompleteAsync(id, body.LeaseToken, end.Value, body.ExitCode, body.Message, ct));
     }
 
     private static async Task<IResult> FailAsync(long id, HttpRequest request, ReportStore reports, CancellationToken ct)

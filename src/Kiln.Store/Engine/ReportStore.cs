@@ -25,6 +25,9 @@ public enum AttemptEnd
 
 public enum ReportStatus { Recorded, Repeated, NotFound, LeaseNotHeld, LeaseExpired }
 
+/// <summary>A worker's report that its task exited 0.</summary>
+public sealed record SuccessReport(long WorkRequestId, Guid LeaseToken, int? ExitCode, string? Message);
+
 /// <summary>The answer to a report: what was recorded, or why the report was refused.</summary>
 public sealed record ReportResult(ReportStatus Status, ReportResponse? Response, string? Problem);
 
@@ -36,12 +39,15 @@ public sealed record ReportResult(ReportStatus Status, ReportResponse? Response,
 /// </summary>
 public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
-    private const string ReadSql = """
-        SELECT state, workflow_id, attempt, worker_id, lease_token, lease_expires_at, deadline_at, started_at,
-               cancel_requested, retry_on_failure, max_attempts, retry_base + released, backoff_seconds,
-               ARRAY(SELECT work_request_id FROM dependencies WHERE depends_on_id = w.id)
-        FROM work_requests w WHERE id = @id
+    private const string ReadColumns = """
+        state, workflow_id, attempt, worker_id, lease_token, lease_expires_at, deadline_at, started_at,
+        cancel_requested, retry_on_failure, max_attempts, retry_base + released, backoff_seconds,
+        ARRAY(SELECT work_request_id FROM dependencies WHERE depends_on_id = w.id), id
         """;
+
+    private const string ReadSql = $"SELECT {ReadColumns} FROM work_requests w WHERE id = @id";
+
+    private const string ReadManySql = $"SELECT {ReadColumns} FROM work_requests w WHERE id = ANY(@ids)";
 
     private const string RecordedSql = """
         SELECT a.attempt, a.outcome, w.state FROM attempts a JOIN work_requests w ON w.id = a.work_request_id
@@ -125,6 +131,74 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
         EndAttemptAsync(id, token, end, exitCode, message, reaper: false, ct);
 
     /// <summary>
+    /// Ends many successful attempts in one transaction: one read, then one batch that locks
+    /// every changed row in ascending order and ends each attempt with the same statement as a
+    /// single completion, ordered by workflow so workflow rows are also taken in ascending
+    /// order. One commit (one WAL flush) and one hold of each workflow's counter row serve the
+    /// whole batch. A report that is not a plain success of the running attempt (a repeat, a
+    /// stale lease, a row that changed under us) is ended on its own, exactly as before.
+    /// </summary>
+    public async Task<IReadOnlyList<ReportResult>> CompleteSucceededAsync(IReadOnlyList<SuccessReport> reports, CancellationToken ct)
+    {
+        var results = new ReportResult?[reports.Count];
+        var now = time.GetUtcNow();
+        var rows = new Dictionary<long, Row>();
+        await using (var conn = await dataSource.OpenConnectionAsync(ct))
+        {
+            await using (var read = new NpgsqlCommand(ReadManySql, conn))
+            {
+                read.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. reports.Select(r => r.WorkRequestId).Distinct()]));
+                await using var reader = await read.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    var row = ReadRow(reader, now);
+                    rows[row.Id] = row;
+                }
+            }
+            var seen = new HashSet<long>();
+            var batched = Enumerable.Range(0, reports.Count)
+                .Where(i => rows.TryGetValue(reports[i].WorkRequestId, out var row) && row.State == WorkRequestState.Running
+                    && row.LeaseToken == reports[i].LeaseToken && row.LeaseExpiresAt >= now && seen.Add(row.Id))
+                .OrderBy(i => rows[reports[i].WorkRequestId].WorkflowId).ThenBy(i => reports[i].WorkRequestId)
+                .ToList();
+            if (batched.Count > 0)
+            {
+                await using var batch = new NpgsqlBatch(conn);
+                batch.BatchCommands.Add(Transitions.LockAscendingCommand(batched.SelectMany(i =>
+                    rows[reports[i].WorkRequestId].Dependents.Append(reports[i].WorkRequestId))));
+                foreach (var i in batched)
+                {
+                    var r = reports[i];
+                    batch.BatchCommands.Add(EndAttemptCommand(r.WorkRequestId, r.LeaseToken, rows[r.WorkRequestId], WorkRequestState.Succeeded,
+                        AttemptOutcome.Succeeded, null, now, reaper: false, r.ExitCode, r.Message, []));
+                }
+                await using var reader = await batch.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    // the lock statement's rows
+                }
+                foreach (var i in batched)
+                {
+                    await reader.NextResultAsync(ct);
+                    await reader.ReadAsync(ct);
+                    if (reader.GetInt32(0) == 1)
+                    {
+                        var row = rows[reports[i].WorkRequestId];
+                        results[i] = new(ReportStatus.Recorded,
+                            new ReportResponse(row.Id, WorkRequestState.Succeeded, row.Attempt, AttemptOutcome.Succeeded), null);
+                    }
+                }
+            }
+        }
+        for (var i = 0; i < reports.Count; i++)
+        {
+            var r = reports[i];
+            results[i] ??= await CompleteAsync(r.WorkRequestId, r.LeaseToken, AttemptEnd.Succeeded, r.ExitCode, r.Message, ct);
+        }
+        return results!;
+    }
+
+    /// <summary>
     /// Requeues or fails every attempt whose lease or deadline has passed, in batches.
     /// Runs under leadership, but is safe to run twice: each end is fenced like a worker's.
     /// </summary>
@@ -185,14 +259,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
             await using var reader = await read.ExecuteReaderAsync(ct);
             if (await reader.ReadAsync(ct))
             {
-                row = new Row(
-                    reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2),
-                    reader.IsDBNull(3) ? null : reader.GetInt64(3),
-                    reader.IsDBNull(4) ? null : reader.GetGuid(4),
-                    reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                    reader.IsDBNull(7) ? now : reader.GetFieldValue<DateTimeOffset>(7),
-                    reader.GetBoolean(8), reader.GetBoolean(9), reader.GetInt32(10), reader.GetInt32(11), reader.GetInt32(12),
-                    reader.GetFieldValue<long[]>(13));
+                row = ReadRow(reader, now);
             }
         }
         if (row is null)
@@ -221,6 +288,28 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
         // One round trip, one implicit transaction: lock in ascending order, then end and propagate.
         await using var batch = new NpgsqlBatch(conn);
         batch.BatchCommands.Add(Transitions.LockAscendingCommand([id, .. changing]));
+        batch.BatchCommands.Add(EndAttemptCommand(id, token, row, next, outcome, notBefore, now, reaper, exitCode, message, descendants));
+
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                // the lock statement's rows
+            }
+            await reader.NextResultAsync(ct);
+            await reader.ReadAsync(ct);
+            if (reader.GetInt32(0) == 0)
+            {
+                return null;
+            }
+        }
+        return new(ReportStatus.Recorded, new ReportResponse(id, next, row.Attempt, outcome), null);
+    }
+
+    private static NpgsqlBatchCommand EndAttemptCommand(
+        long id, Guid token, Row row, string next, string outcome, DateTimeOffset? notBefore, DateTimeOffset now, bool reaper,
+        int? exitCode, string? message, List<long> descendants)
+    {
         var endAttempt = new NpgsqlBatchCommand(EndAttemptSql);
         var p = endAttempt.Parameters;
         p.Add(new NpgsqlParameter<long>("id", id));
@@ -245,23 +334,17 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
         p.Add(new NpgsqlParameter<int>("d_succeeded", finished.Succeeded));
         p.Add(new NpgsqlParameter<int>("d_failed", finished.Failed));
         p.Add(new NpgsqlParameter<int>("d_cancelled", finished.Cancelled));
-        batch.BatchCommands.Add(endAttempt);
-
-        await using (var reader = await batch.ExecuteReaderAsync(ct))
-        {
-            while (await reader.ReadAsync(ct))
-            {
-                // the lock statement's rows
-            }
-            await reader.NextResultAsync(ct);
-            await reader.ReadAsync(ct);
-            if (reader.GetInt32(0) == 0)
-            {
-                return null;
-            }
-        }
-        return new(ReportStatus.Recorded, new ReportResponse(id, next, row.Attempt, outcome), null);
+        return endAttempt;
     }
+
+    private static Row ReadRow(NpgsqlDataReader reader, DateTimeOffset now) => new(
+        reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2),
+        reader.IsDBNull(3) ? null : reader.GetInt64(3),
+        reader.IsDBNull(4) ? null : reader.GetGuid(4),
+        reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
+        reader.IsDBNull(7) ? now : reader.GetFieldValue<DateTimeOffset>(7),
+        reader.GetBoolean(8), reader.GetBoolean(9), reader.GetInt32(10), reader.GetInt32(11), reader.GetInt32(12),
+        reader.GetFieldValue<long[]>(13), reader.GetInt64(14));
 
     /// <summary>The token is not the running attempt's: either a repeat of a recorded report, or a stale worker.</summary>
     private static async Task<ReportResult> RepeatedOrRefusedAsync(NpgsqlConnection conn, long id, Guid token, Row row, CancellationToken ct)
@@ -315,5 +398,5 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
     private sealed record Row(
         string State, long WorkflowId, int Attempt, long? WorkerId, Guid? LeaseToken, DateTimeOffset? LeaseExpiresAt,
         DateTimeOffset StartedAt, bool CancelRequested, bool RetryOnFailure, int MaxAttempts, int RetryBase, int BackoffSeconds,
-        long[] Dependents);
+        long[] Dependents, long Id);
 }
