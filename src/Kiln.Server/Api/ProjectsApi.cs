@@ -64,14 +64,10 @@ public static class ProjectsApi
 
     private static async Task<IResult> SetPriorityAsync(long id, HttpRequest request, ProjectStore store, CancellationToken ct)
     {
-        var (change, problem) = await ApiJson.ReadAsync<PriorityChange>(request, BodyMaxBytes, ct);
+        var (priority, problem) = await ReadPriorityAsync(request, c => c.Priority, "priority", "give the new priority", ct);
         if (problem is not null)
         {
             return problem;
-        }
-        if (change!.Priority is not { } priority || priority < -2000 || priority > 2000)
-        {
-            return ApiProblems.Invalid("priority", "give the new priority, between -2000 and 2000");
         }
         var changed = await store.SetPriorityAsync(id, priority, ct);
         return TypedResults.Ok(new ActionResponse(changed, changed == 1
@@ -81,16 +77,26 @@ public static class ProjectsApi
 
     private static async Task<IResult> AdjustWorkflowAsync(long id, HttpRequest request, ProjectStore store, CancellationToken ct)
     {
-        var (change, problem) = await ApiJson.ReadAsync<PriorityChange>(request, BodyMaxBytes, ct);
+        var (adjust, problem) = await ReadPriorityAsync(request, c => c.Adjust, "adjust", "give the amount to add", ct);
         if (problem is not null)
         {
             return problem;
         }
-        if (change!.Adjust is not { } adjust || adjust < -2000 || adjust > 2000)
-        {
-            return ApiProblems.Invalid("adjust", "give the amount to add, between -2000 and 2000");
-        }
         var changed = await store.AdjustWorkflowAsync(id, adjust, ct);
         return TypedResults.Ok(new ActionResponse(changed, $"{changed} waiting work request(s) of workflow {id} re-prioritised by {adjust:+#;-#;0}"));
+    }
+
+    /// <summary>Reads a <see cref="PriorityChange"/> and the one field an endpoint uses, within ±2000.</summary>
+    private static async Task<(int Value, IResult? Problem)> ReadPriorityAsync(
+        HttpRequest request, Func<PriorityChange, int?> field, string name, string hint, CancellationToken ct)
+    {
+        var (change, problem) = await ApiJson.ReadAsync<PriorityChange>(request, BodyMaxBytes, ct);
+        if (problem is not null)
+        {
+            return (0, problem);
+        }
+        return field(change!) is { } value && value is >= -2000 and <= 2000
+            ? (value, null)
+            : (0, ApiProblems.Invalid(name, $"{hint}, between -2000 and 2000"));
     }
 }

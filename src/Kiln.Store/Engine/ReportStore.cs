@@ -118,7 +118,8 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
             SELECT pg_notify('kiln_work', (c.released + CASE WHEN @state = 'pending' THEN 1 ELSE 0 END)::text)
             FROM changes c WHERE c.ended = 1 AND (c.released > 0 OR @state = 'pending')
         )
-        SELECT c.ended, c.released, (SELECT count(*) FROM notified)::int FROM changes c
+        -- notified is referenced so that it runs: a plain SELECT in WITH is evaluated only when read
+        SELECT c.ended, (SELECT count(*) FROM notified)::int FROM changes c
         """;
 
     private const string ExpiredSql = """
