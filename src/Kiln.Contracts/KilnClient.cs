@@ -90,6 +90,10 @@ public sealed partial class KilnClient : IDisposable
     public Task<ReportResponse> ReleaseAsync(long workRequestId, FailRequest request, CancellationToken ct) =>
         SendAsync<ReportResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/release", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
 
+    /// <summary>Several reports in one request; each gets its own answer (a refused one does not fail the others).</summary>
+    public Task<ReportBatchResponse> ReportAsync(ReportBatchRequest request, CancellationToken ct) =>
+        SendAsync<ReportBatchResponse>(HttpMethod.Post, "api/v1/work-requests/reports", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
+
     public Task<Page<WorkerView>> ListWorkersAsync(int limit, string? after, CancellationToken ct) =>
         GetAsync<Page<WorkerView>>($"api/v1/workers/{Query(("limit", limit.ToString(CultureInfo.InvariantCulture)), ("after", after))}", ct);
 

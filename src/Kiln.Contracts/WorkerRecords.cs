@@ -70,6 +70,28 @@ public sealed record FailRequest(Guid LeaseToken, string Reason);
 /// <param name="Outcome">What was recorded for the attempt.</param>
 public sealed record ReportResponse(long WorkRequestId, string State, int Attempt, string Outcome);
 
+/// <summary>
+/// Several reports in one request (<c>POST /api/v1/work-requests/reports</c>), as a worker sends
+/// the results of every task that ended since its last report. Each is judged on its own.
+/// </summary>
+public sealed record ReportBatchRequest(IReadOnlyList<WorkerReport> Reports);
+
+/// <summary>One report of a batch.</summary>
+/// <param name="Result"><c>succeeded</c>, <c>failed</c>, <c>cancelled</c>, <c>timed-out</c> (as for <c>complete</c>),
+/// <c>error</c> (as <c>fail</c>: the task could not run; <see cref="Message"/> says why) or
+/// <c>released</c> (as <c>release</c>: handed back unstarted).</param>
+public sealed record WorkerReport(long WorkRequestId, Guid LeaseToken, string Result, int? ExitCode, string? Message);
+
+/// <summary>One answer per report, in the order sent.</summary>
+public sealed record ReportBatchResponse(IReadOnlyList<ReportOutcome> Results);
+
+/// <summary>
+/// The answer to one report of a batch: <see cref="Status"/> is the HTTP status the single
+/// report would have had (200 recorded or repeated, 404 unknown work request, 409 lease not held),
+/// with <see cref="Report"/> on 200 and <see cref="Problem"/> otherwise.
+/// </summary>
+public sealed record ReportOutcome(long WorkRequestId, int Status, ReportResponse? Report, string? Problem);
+
 /// <summary>A registered worker as operators see it.</summary>
 public sealed record WorkerView(
     long Id,

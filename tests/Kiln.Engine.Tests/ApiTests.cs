@@ -137,6 +137,79 @@ public sealed class ApiTests(ServerFixture server) : IClassFixture<ServerFixture
     }
 
     [Fact]
+    public async Task A_report_batch_records_each_report_and_answers_each_on_its_own()
+    {
+        using var worker = await server.RegisterWorkerAsync("batcher", queues: ["batch"]);
+        await Submit(new WorkflowDocument
+        {
+            Jobs = new()
+            {
+                ["ok"] = new JobDocument { Run = "true", Requires = new() { Queue = "batch" }, Matrix = new() { ["n"] = ["1", "2", "3"] } },
+                ["bad"] = new JobDocument { Run = "false", Requires = new() { Queue = "batch" } },
+                ["back"] = new JobDocument { Run = "true", Requires = new() { Queue = "batch" } },
+            },
+        });
+        using var claimed = await worker.PostAsJsonAsync("/api/v1/workers/claim", new ClaimRequest(5, 5));
+        var assignments = (await claimed.Content.ReadFromJsonAsync<ClaimResponse>())!.Assignments;
+        Assert.Equal(5, assignments.Count);
+        var reports = assignments.Select(a => a.Name switch
+        {
+            "bad" => new WorkerReport(a.WorkRequestId, a.LeaseToken, "failed", 1, "exit 1"),
+            "back" => new WorkerReport(a.WorkRequestId, a.LeaseToken, "released", null, null),
+            _ => new WorkerReport(a.WorkRequestId, a.LeaseToken, "succeeded", 0, null),
+        }).ToList();
+        var stale = assignments.First(a => a.Name == "bad") with { LeaseToken = Guid.NewGuid() };
+        reports.Add(new WorkerReport(int.MaxValue, Guid.NewGuid(), "succeeded", 0, null));
+
+        using var response = await worker.PostAsJsonAsync("/api/v1/work-requests/reports", new ReportBatchRequest(reports));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.Content.ReadFromJsonAsync<ReportBatchResponse>())!.Results;
+        Assert.Equal(reports.Select(r => r.WorkRequestId), results.Select(r => r.WorkRequestId));
+        var byName = assignments.ToDictionary(a => a.WorkRequestId, a => a.Name);
+        foreach (var r in results.Take(5))
+        {
+            Assert.Equal(200, r.Status);
+            Assert.Equal(byName[r.WorkRequestId] switch { "bad" => "failed", "back" => "pending", _ => "succeeded" }, r.Report!.State);
+        }
+        Assert.Equal(404, results[5].Status);
+        Assert.Contains("does not exist", results[5].Problem);
+
+        // Repeating the batch repeats the answers; a stale lease in a batch is refused alone.
+        using var again = await worker.PostAsJsonAsync("/api/v1/work-requests/reports", new ReportBatchRequest([.. reports.Take(5)]));
+        var repeated = (await again.Content.ReadFromJsonAsync<ReportBatchResponse>())!.Results;
+        Assert.Equal(results.Take(5).Select(r => r.Report!.State), repeated.Select(r => r.Report!.State));
+        using var staleResponse = await worker.PostAsJsonAsync("/api/v1/work-requests/reports",
+            new ReportBatchRequest([new WorkerReport(stale.WorkRequestId, stale.LeaseToken, "failed", 1, null)]));
+        var refused = Assert.Single((await staleResponse.Content.ReadFromJsonAsync<ReportBatchResponse>())!.Results);
+        Assert.Equal(409, refused.Status);
+        Assert.NotNull(refused.Problem);
+    }
+
+    [Fact]
+    public async Task A_report_batch_with_one_bad_report_is_a_400_naming_it_and_records_nothing()
+    {
+        using var worker = await server.RegisterWorkerAsync("batcher-bad", queues: ["batch-bad"]);
+        await Submit(new WorkflowDocument { Jobs = new() { ["a"] = new JobDocument { Run = "true", Requires = new() { Queue = "batch-bad" } } } });
+        var assignment = await ClaimOneAsync(worker);
+        var good = new WorkerReport(assignment.WorkRequestId, assignment.LeaseToken, "succeeded", 0, null);
+
+        using var badResult = await worker.PostAsJsonAsync("/api/v1/work-requests/reports",
+            new ReportBatchRequest([good, new WorkerReport(1, Guid.NewGuid(), "great", 0, null)]));
+        Assert.Equal("reports[1].result", await FirstErrorFieldAsync(badResult));
+        using var twice = await worker.PostAsJsonAsync("/api/v1/work-requests/reports", new ReportBatchRequest([good, good]));
+        Assert.Equal("reports[1].workRequestId", await FirstErrorFieldAsync(twice));
+        using var errorWithoutReason = await worker.PostAsJsonAsync("/api/v1/work-requests/reports",
+            new ReportBatchRequest([good with { Result = "error" }]));
+        Assert.Equal("reports[0].message", await FirstErrorFieldAsync(errorWithoutReason));
+        using var empty = await worker.PostAsJsonAsync("/api/v1/work-requests/reports", new ReportBatchRequest([]));
+        Assert.Equal("reports", await FirstErrorFieldAsync(empty));
+
+        // None of those recorded the good report: the work request is still running.
+        var view = await Client.GetFromJsonAsync<WorkRequestView>($"/api/v1/work-requests/{assignment.WorkRequestId}");
+        Assert.Equal("running", view!.Summary.State);
+    }
+
+    [Fact]
     public async Task Lists_page_by_keyset_without_gaps_or_repeats_and_reject_bad_parameters()
     {
         var ids = new List<long>();

@@ -15,6 +15,11 @@ public static class WorkRequestsApi
 {
     private const int ReportMaxBytes = 64 * 1024;
 
+    /// <summary>Reports per batch: a worker's slots plus its prefetch, with room to spare.</summary>
+    public const int MaxReportsPerBatch = 256;
+
+    private const int MessageMaxChars = 4000;
+
     public static IEndpointRouteBuilder MapWorkRequestsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/work-requests").WithTags("Work requests");
@@ -40,6 +45,10 @@ public static class WorkRequestsApi
             .Accepts<FailRequest>("application/json")
             .Produces<ReportResponse>()
             .WithSummary("Worker: hand back work it has not started (e.g. while draining); requeued at once, the attempt not counted.");
+        reports.MapPost("/reports", ReportBatchAsync)
+            .Accepts<ReportBatchRequest>("application/json")
+            .Produces<ReportBatchResponse>()
+            .WithSummary("Worker: several reports in one request (complete, fail or release each); every report gets its own answer, in order.");
         return routes;
     }
 
@@ -68,23 +77,90 @@ public static class WorkRequestsApi
         {
             return problem;
         }
-        AttemptEnd? end = body!.Result switch
-        {
-            "succeeded" => AttemptEnd.Succeeded,
-            "failed" => AttemptEnd.Failed,
-            "cancelled" => AttemptEnd.Cancelled,
-            "timed-out" => AttemptEnd.TimedOut,
-            _ => null,
-        };
-        if (end is null)
+        if (CompletionEnd(body!.Result) is not { } end)
         {
             return ApiProblems.Invalid("result", "must be 'succeeded', 'failed', 'cancelled' or 'timed-out'");
         }
-        if (body.Message is { Length: > 4000 })
+        if (body.Message is { Length: > MessageMaxChars })
         {
-            return ApiProblems.Invalid("message", "at most 4000 characters");
+            return ApiProblems.Invalid("message", $"at most {MessageMaxChars} characters");
         }
-        return ToHttp(await completions.CompleteAsync(id, body.LeaseToken, end.Value, body.ExitCode, body.Message, ct));
+        return ToHttp(await completions.CompleteAsync(id, body.LeaseToken, end, body.ExitCode, body.Message, ct));
+    }
+
+    private static AttemptEnd? CompletionEnd(string? result) => result switch
+    {
+        "succeeded" => AttemptEnd.Succeeded,
+        "failed" => AttemptEnd.Failed,
+        "cancelled" => AttemptEnd.Cancelled,
+        "timed-out" => AttemptEnd.TimedOut,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Every report of the batch is validated before any is recorded (a 400 names the report and
+    /// field, and nothing is recorded). Then they are recorded together: successes join the
+    /// completion batcher at once, so one request of n successes costs about one statement.
+    /// </summary>
+    private static async Task<IResult> ReportBatchAsync(HttpRequest request, CompletionBatcher completions, CancellationToken ct)
+    {
+        var (body, problem) = await ApiJson.ReadAsync<ReportBatchRequest>(request, MaxReportsPerBatch * 1024, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (body!.Reports is not { Count: > 0 and <= MaxReportsPerBatch } reports)
+        {
+            return ApiProblems.Invalid("reports", $"a list of 1 to {MaxReportsPerBatch} reports");
+        }
+        var errors = new List<ValidationError>();
+        var ends = new AttemptEnd[reports.Count];
+        var seen = new HashSet<long>();
+        for (var i = 0; i < reports.Count; i++)
+        {
+            var r = reports[i];
+            if (r is null)
+            {
+                errors.Add(new($"reports[{i}]", "must be a report object"));
+                continue;
+            }
+            AttemptEnd? end = r.Result switch
+            {
+                "error" => AttemptEnd.Error,
+                "released" => AttemptEnd.Released,
+                var other => CompletionEnd(other),
+            };
+            if (end is null)
+            {
+                errors.Add(new($"reports[{i}].result", "must be 'succeeded', 'failed', 'cancelled', 'timed-out', 'error' or 'released'"));
+            }
+            else if (end == AttemptEnd.Error && string.IsNullOrWhiteSpace(r.Message))
+            {
+                errors.Add(new($"reports[{i}].message", "an 'error' report says what went wrong"));
+            }
+            if (r.Message is { Length: > MessageMaxChars })
+            {
+                errors.Add(new($"reports[{i}].message", $"at most {MessageMaxChars} characters"));
+            }
+            if (!seen.Add(r.WorkRequestId))
+            {
+                errors.Add(new($"reports[{i}].workRequestId", $"work request {r.WorkRequestId} is reported twice in this batch"));
+            }
+            ends[i] = end ?? AttemptEnd.Error;
+        }
+        if (errors.Count > 0)
+        {
+            return ApiProblems.Invalid(errors);
+        }
+        var message = (WorkerReport r, AttemptEnd end) => end == AttemptEnd.Released ? r.Message ?? "handed back unstarted" : r.Message;
+        var results = await Task.WhenAll(reports.Select((r, i) =>
+            completions.CompleteAsync(r.WorkRequestId, r.LeaseToken, ends[i], r.ExitCode, message(r, ends[i]), ct)));
+        return TypedResults.Ok(new ReportBatchResponse([.. results.Select((result, i) => result.Status switch
+        {
+            ReportStatus.Recorded or ReportStatus.Repeated => new ReportOutcome(reports[i].WorkRequestId, StatusCodes.Status200OK, result.Response, null),
+            ReportStatus.NotFound => new ReportOutcome(reports[i].WorkRequestId, StatusCodes.Status404NotFound, null, result.Problem),
+            _ => new ReportOutcome(reports[i].WorkRequestId, StatusCodes.Status409Conflict, null, result.Problem),
+        })]));
     }
 
     private static async Task<IResult> FailAsync(long id, HttpRequest request, ReportStore reports, CancellationToken ct)
@@ -94,9 +170,9 @@ public static class WorkRequestsApi
         {
             return problem;
         }
-        if (string.IsNullOrWhiteSpace(body!.Reason) || body.Reason.Length > 4000)
+        if (string.IsNullOrWhiteSpace(body!.Reason) || body.Reason.Length > MessageMaxChars)
         {
-            return ApiProblems.Invalid("reason", "say what went wrong, in at most 4000 characters");
+            return ApiProblems.Invalid("reason", $"say what went wrong, in at most {MessageMaxChars} characters");
         }
         return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, AttemptEnd.Error, null, body.Reason, ct));
     }
@@ -108,9 +184,9 @@ public static class WorkRequestsApi
         {
             return problem;
         }
-        if (body!.Reason is { Length: > 4000 })
+        if (body!.Reason is { Length: > MessageMaxChars })
         {
-            return ApiProblems.Invalid("reason", "at most 4000 characters");
+            return ApiProblems.Invalid("reason", $"at most {MessageMaxChars} characters");
         }
         return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, AttemptEnd.Released, null, body.Reason ?? "handed back unstarted", ct));
     }
