@@ -26,9 +26,6 @@ internal sealed record TaskOutcome(string Kind, int? ExitCode, string Message)
     /// <summary>Killed at the job's timeout: reported as <c>timed-out</c>, which the server retries automatically.</summary>
     public static TaskOutcome TimedOut(int seconds) => new("timed-out", null, $"timed out after {seconds} s; the task's processes were killed");
 
-    public bool IsReportedAsFailure => Kind == "error";
-
-    public CompleteRequest ToComplete(Guid lease) => new(lease, Kind, ExitCode, Message);
-
-    public FailRequest ToFail(Guid lease) => new(lease, Message);
+    /// <summary>The report as sent; an <c>error</c> is the batch's form of <c>fail</c>.</summary>
+    public WorkerReport ToReport(Assignment task) => new(task.WorkRequestId, task.LeaseToken, Kind, ExitCode, Message);
 }

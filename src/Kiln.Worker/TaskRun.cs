@@ -20,6 +20,7 @@ internal sealed class TaskRun : IDisposable
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
     private readonly KilnClient _client;
+    private readonly ReportSender _reports;
     private readonly WorkerOptions _options;
     private readonly RetryPolicy _retry;
     private readonly ILogger _logger;
@@ -27,10 +28,11 @@ internal sealed class TaskRun : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private int _reason = (int)StopReason.None;
 
-    public TaskRun(Assignment task, KilnClient client, WorkerOptions options, RetryPolicy retry, ILogger logger, TimeProvider time)
+    public TaskRun(Assignment task, KilnClient client, ReportSender reports, WorkerOptions options, RetryPolicy retry, ILogger logger, TimeProvider time)
     {
         Task = task;
         _client = client;
+        _reports = reports;
         _options = options;
         _retry = retry;
         _logger = logger;
@@ -197,9 +199,7 @@ internal sealed class TaskRun : IDisposable
         var final = logProblem is null ? outcome : outcome with { Message = $"{outcome.Message}; {logProblem}" };
         try
         {
-            var answer = final.IsReportedAsFailure
-                ? await _retry.UntilAcknowledgedAsync($"report of work request {Task.WorkRequestId}", c => _client.FailAsync(Task.WorkRequestId, final.ToFail(Task.LeaseToken), c), ct)
-                : await _retry.UntilAcknowledgedAsync($"report of work request {Task.WorkRequestId}", c => _client.CompleteAsync(Task.WorkRequestId, final.ToComplete(Task.LeaseToken), c), ct);
+            var answer = await _reports.SendAsync(final.ToReport(Task), ct);
             WorkerLog.Reported(_logger, Task.WorkRequestId, Task.Name, final.Kind, final.Message, answer.State);
         }
         catch (KilnApiException e)

@@ -8,8 +8,10 @@ namespace Kiln.Worker;
 /// The worker's control loop, independent of the tasks it runs: it registers, long-polls for
 /// work while slots are free, and heartbeats the leases it holds (learning of cancellations and
 /// lost leases from the answers). Tasks run beside it as <see cref="TaskRun"/>s; a slow task never
-/// delays a heartbeat. <see cref="Drain"/> stops claiming and lets running tasks finish; a second
-/// call (or <see cref="Abort"/>) stops them and reports them for retry.
+/// delays a heartbeat. With <see cref="WorkerOptions.Prefetch"/>, it also holds a few claimed
+/// assignments ready, started as slots free up without a round trip; their leases are renewed with
+/// the running ones. <see cref="Drain"/> stops claiming, hands back what it has not started and
+/// lets running tasks finish; a second call (or <see cref="Abort"/>) stops them and reports them for retry.
 /// </summary>
 public sealed class WorkerAgent : IDisposable
 {
@@ -21,6 +23,13 @@ public sealed class WorkerAgent : IDisposable
     private readonly CancellationTokenSource _draining = new();
     private readonly CancellationTokenSource _aborting = new();
     private readonly SemaphoreSlim _slotFreed = new(0);
+
+    /// <summary>Claimed, not started (at most <see cref="WorkerOptions.Prefetch"/> beyond free slots). Guarded by <see cref="_gate"/>, as are starts.</summary>
+    private readonly List<Assignment> _ready = [];
+    private readonly Lock _gate = new();
+    private KilnClient? _client;
+    private ReportSender? _reports;
+    private CancellationToken _hardStop;
     private TimingPolicy _timing = new(10, 60, 30);
     private CancellationTokenSource? _giveUp;
 
@@ -37,6 +46,18 @@ public sealed class WorkerAgent : IDisposable
 
     /// <summary>Tasks running now.</summary>
     public int Running => _running.Count;
+
+    /// <summary>Assignments claimed and waiting for a free slot.</summary>
+    public int Ready
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _ready.Count;
+            }
+        }
+    }
 
     /// <summary>First call: finish running tasks, claim nothing new. Second call: <see cref="Abort"/>.</summary>
     public void Drain()
@@ -96,18 +117,31 @@ public sealed class WorkerAgent : IDisposable
         }
         _timing = registration.Timing;
         WorkerLog.Registered(_logger, registration.WorkerId, _options.Name, string.Join(",", _options.Architectures),
-            string.Join(",", _options.Queues), _options.Slots, _options.Server);
+            string.Join(",", _options.Queues), _options.Slots, _options.Prefetch, _options.Server);
 
         using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
         _giveUp = giveUp;
         hardStop = giveUp.Token;
+        _hardStop = hardStop;
+        _client = client;
+        _reports = new ReportSender(client, _retry);
+        var sending = _reports.RunAsync(hardStop);
         using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
         var heartbeats = HeartbeatLoopAsync(client, stopHeartbeats.Token);
         var watchdog = _options.ParentProcessId is { } parent ? WatchParentAsync(parent, stopHeartbeats.Token) : Task.CompletedTask;
         await ClaimLoopAsync(client, hardStop);
 
-        // Drained or aborted: wait for running tasks to end and report.
+        // Drained or aborted: hand back what was not started, wait for running tasks to end and report.
+        List<Assignment> unstarted;
+        lock (_gate)
+        {
+            unstarted = [.. _ready];
+            _ready.Clear();
+        }
+        await Task.WhenAll(unstarted.Select(a => HandBackAsync(a, hardStop)));
         await Task.WhenAll(_running.Values.Select(r => r.Done));
+        _reports.Complete();
+        await sending;
         await stopHeartbeats.CancelAsync();
         await heartbeats;
         await watchdog;
@@ -120,8 +154,12 @@ public sealed class WorkerAgent : IDisposable
         var backoff = RetryPolicy.FirstDelay;
         while (!_draining.IsCancellationRequested)
         {
-            var free = _options.Slots - _running.Count;
-            if (free <= 0)
+            int wanted;
+            lock (_gate)
+            {
+                wanted = _options.Slots + _options.Prefetch - _running.Count - _ready.Count;
+            }
+            if (wanted <= 0)
             {
                 try
                 {
@@ -137,7 +175,7 @@ public sealed class WorkerAgent : IDisposable
             try
             {
                 // A drain does not cut a claim short: work it returns is handed back at once rather than left to expire.
-                claim = await client.ClaimAsync(new ClaimRequest(free, Math.Min(_options.ClaimWaitSeconds, _timing.MaxClaimWaitSeconds)), aborting.Token);
+                claim = await client.ClaimAsync(new ClaimRequest(Math.Min(wanted, MaxClaim), Math.Min(_options.ClaimWaitSeconds, _timing.MaxClaimWaitSeconds)), aborting.Token);
                 backoff = RetryPolicy.FirstDelay;
             }
             catch (OperationCanceledException) when (aborting.IsCancellationRequested)
@@ -151,30 +189,41 @@ public sealed class WorkerAgent : IDisposable
                 backoff = backoff * 2 < RetryPolicy.MaxDelay ? backoff * 2 : RetryPolicy.MaxDelay;
                 continue;
             }
-            foreach (var assignment in claim.Assignments)
+            lock (_gate)
             {
-                if (_draining.IsCancellationRequested)
-                {
-                    await HandBackAsync(client, assignment, hardStop);
-                }
-                else
-                {
-                    Start(client, assignment, hardStop);
-                }
+                _ready.AddRange(claim.Assignments);
+            }
+            StartReady();
+        }
+    }
+
+    /// <summary>The server's limit on one claim.</summary>
+    private const int MaxClaim = 64;
+
+    /// <summary>Starts ready assignments while slots are free; nothing starts once draining (they are handed back).</summary>
+    private void StartReady()
+    {
+        lock (_gate)
+        {
+            while (!_draining.IsCancellationRequested && _running.Count < _options.Slots && _ready.Count > 0)
+            {
+                var next = _ready[0];
+                _ready.RemoveAt(0);
+                Start(next);
             }
         }
     }
 
-    private void Start(KilnClient client, Assignment assignment, CancellationToken hardStop)
+    private void Start(Assignment assignment)
     {
-        var run = new TaskRun(assignment, client, _options, _retry, _logger, _time);
+        var run = new TaskRun(assignment, _client!, _reports!, _options, _retry, _logger, _time);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var done = Task.Run(async () =>
         {
             await started.Task;
             try
             {
-                await run.RunAsync(hardStop);
+                await run.RunAsync(_hardStop);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -184,6 +233,7 @@ public sealed class WorkerAgent : IDisposable
             {
                 _running.TryRemove(assignment.WorkRequestId, out _);
                 run.Dispose();
+                StartReady();
                 _slotFreed.Release();
             }
         }, CancellationToken.None);
@@ -191,16 +241,58 @@ public sealed class WorkerAgent : IDisposable
         started.SetResult();
     }
 
-    private async Task HandBackAsync(KilnClient client, Assignment assignment, CancellationToken hardStop)
+    private async Task HandBackAsync(Assignment assignment, CancellationToken hardStop)
     {
         try
         {
-            await _retry.UntilAcknowledgedAsync("hand-back", c => client.ReleaseAsync(assignment.WorkRequestId,
-                new FailRequest(assignment.LeaseToken, $"worker {_options.Name} was draining and did not start it"), c), hardStop);
+            await _reports!.SendAsync(new WorkerReport(assignment.WorkRequestId, assignment.LeaseToken, "released", null,
+                $"worker {_options.Name} was draining and did not start it"), hardStop);
         }
         catch (KilnApiException e)
         {
             WorkerLog.ReportRefused(_logger, assignment.WorkRequestId, e.Message);
+        }
+        catch (OperationCanceledException) when (hardStop.IsCancellationRequested)
+        {
+            // Exiting regardless: the lease expires and the server requeues it.
+        }
+    }
+
+    /// <summary>A ready assignment the server cancelled, or whose lease is gone, leaves the queue before it starts.</summary>
+    private async Task DropReadyAsync(long workRequestId, string status)
+    {
+        Assignment? dropped;
+        lock (_gate)
+        {
+            dropped = _ready.Find(a => a.WorkRequestId == workRequestId);
+            if (dropped is not null)
+            {
+                _ready.Remove(dropped);
+            }
+        }
+        if (dropped is null)
+        {
+            return;
+        }
+        _slotFreed.Release();
+        if (status == "lost")
+        {
+            WorkerLog.LeaseLost(_logger, workRequestId);
+            return;
+        }
+        WorkerLog.CancelRequested(_logger, workRequestId);
+        try
+        {
+            var answer = await _reports!.SendAsync(new WorkerReport(workRequestId, dropped.LeaseToken, "cancelled", null, "cancelled before it started"), _hardStop);
+            WorkerLog.Reported(_logger, workRequestId, dropped.Name, "cancelled", "cancelled before it started", answer.State);
+        }
+        catch (KilnApiException e)
+        {
+            WorkerLog.ReportRefused(_logger, workRequestId, e.Message);
+        }
+        catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
+        {
+            // Exiting regardless.
         }
     }
 
@@ -219,7 +311,11 @@ public sealed class WorkerAgent : IDisposable
                 interval = _options.CancelCheckInterval;
             }
             await Task.Delay(interval, _time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            var leases = _running.Values.Select(r => r.Run.Lease).ToList();
+            List<LeaseRef> leases;
+            lock (_gate)
+            {
+                leases = [.. _running.Values.Select(r => r.Run.Lease), .. _ready.Select(a => new LeaseRef(a.WorkRequestId, a.LeaseToken))];
+            }
             if (leases.Count == 0 || stop.IsCancellationRequested)
             {
                 continue;
@@ -233,6 +329,10 @@ public sealed class WorkerAgent : IDisposable
                 {
                     if (!_running.TryGetValue(status.WorkRequestId, out var entry))
                     {
+                        if (status.Status is "cancel" or "lost")
+                        {
+                            _ = DropReadyAsync(status.WorkRequestId, status.Status);
+                        }
                         continue;
                     }
                     if (status.Status == "cancel")

@@ -5,8 +5,8 @@ namespace Kiln.Worker;
 /// <summary>The worker's log messages, source-generated.</summary>
 internal static partial class WorkerLog
 {
-    [LoggerMessage(Level = LogLevel.Information, Message = "Registered as worker {WorkerId} '{Name}' ({Architectures}; queues {Queues}; {Slots} slot(s)) with {Server}")]
-    public static partial void Registered(ILogger logger, long workerId, string name, string architectures, string queues, int slots, Uri server);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Registered as worker {WorkerId} '{Name}' ({Architectures}; queues {Queues}; {Slots} slot(s), prefetch {Prefetch}) with {Server}")]
+    public static partial void Registered(ILogger logger, long workerId, string name, string architectures, string queues, int slots, int prefetch, Uri server);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot reach the server for {What} ({Reason}); retrying in {Delay:0.0} s")]
     public static partial void Retrying(ILogger logger, string what, string reason, double delay);

@@ -24,6 +24,14 @@ public sealed record WorkerOptions
     /// <summary>Tasks run at once.</summary>
     public int Slots { get; init; } = 1;
 
+    /// <summary>
+    /// Assignments claimed ahead, beyond free slots, and started as soon as a slot frees up: for
+    /// farms of many short tasks (tests, lint), where the claim round trip would otherwise idle the
+    /// slot. 0 (the default) suits builds: work waiting on a busy worker could have started on an
+    /// idle one. Leases of waiting work are renewed, and a drain hands it back unstarted.
+    /// </summary>
+    public int Prefetch { get; init; }
+
     /// <summary>Where task directories are made (<c>tasks/&lt;id&gt;-&lt;attempt&gt;/</c>); emptied of leftovers at start.</summary>
     public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "kiln-worker");
 

@@ -69,11 +69,11 @@ public sealed class Farm : IAsyncDisposable
         }, Patience, "the server to answer");
     }
 
-    public KilnProcess StartWorker(string name, int slots = 1)
+    public KilnProcess StartWorker(string name, int slots = 1, int prefetch = 0)
     {
         var worker = KilnProcess.Start([
             "worker", "--server", Url, "--token", Token, "--name", name, "--slots", slots.ToString(CultureInfo.InvariantCulture),
-            "--work-dir", WorkDirectory(name)]);
+            "--prefetch", prefetch.ToString(CultureInfo.InvariantCulture), "--work-dir", WorkDirectory(name)]);
         _workers.Add(worker);
         return worker;
     }

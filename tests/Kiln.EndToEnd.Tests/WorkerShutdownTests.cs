@@ -47,6 +47,59 @@ public sealed class WorkerShutdownTests
     }
 
     [Fact]
+    public async Task A_prefetching_worker_starts_ready_work_as_slots_free_and_hands_it_back_on_drain()
+    {
+        await using var farm = await Farm.StartAsync(nameof(A_prefetching_worker_starts_ready_work_as_slots_free_and_hands_it_back_on_drain));
+        var marks = Directory.CreateTempSubdirectory("kiln-e2e-prefetch-").FullName;
+        var worker = farm.StartWorker("e2e-prefetch", slots: 1, prefetch: 2);
+        const string Blocking = """
+            echo started
+            while [ ! -e "$MARKS/$GO" ]; do sleep 0.1; done
+            """;
+        var first = await farm.SubmitAsync("blocks", Blocking, job => job.Env("MARKS", marks).Env("GO", "go1"));
+        await farm.WaitForLogAsync(await farm.OnlyJobAsync(first.Id), "started");
+
+        // The slot is busy: the next two are claimed ahead and wait on the worker.
+        var ready = await farm.SubmitAsync("ready", "echo ran");
+        var cancelled = await farm.SubmitAsync("cancelled", "echo ran");
+        var readyJob = await farm.OnlyJobAsync(ready.Id);
+        var cancelledJob = await farm.OnlyJobAsync(cancelled.Id);
+        await Eventually.TrueAsync(async () => await StateAsync(farm, readyJob) == "running" && await StateAsync(farm, cancelledJob) == "running",
+            Farm.Patience, "both to be claimed ahead", farm.Diagnostics);
+        Assert.DoesNotContain($"Started work request {readyJob} ", worker.Output, StringComparison.Ordinal);
+
+        // Cancelling work that waits on the worker ends it without running it.
+        await farm.Client.CancelWorkRequestAsync(cancelledJob, CancellationToken.None);
+        Assert.Equal("cancelled", (await farm.WaitForWorkflowAsync(cancelled.Id)).State);
+
+        await File.WriteAllTextAsync(Path.Combine(marks, "go1"), "");
+        Assert.Equal("succeeded", (await farm.WaitForWorkflowAsync(first.Id)).State);
+        Assert.Equal("succeeded", (await farm.WaitForWorkflowAsync(ready.Id)).State);
+        Assert.DoesNotContain($"Started work request {cancelledJob} ", worker.Output, StringComparison.Ordinal);
+
+        // Draining finishes the running task and hands back the one it had not started.
+        var second = await farm.SubmitAsync("blocks-again", Blocking, job => job.Env("MARKS", marks).Env("GO", "go2"));
+        await farm.WaitForLogAsync(await farm.OnlyJobAsync(second.Id), "started");
+        var unstarted = await farm.SubmitAsync("unstarted", "echo ran");
+        var unstartedJob = await farm.OnlyJobAsync(unstarted.Id);
+        await Eventually.TrueAsync(async () => await StateAsync(farm, unstartedJob) == "running", Farm.Patience, "it to be claimed ahead", farm.Diagnostics);
+        worker.Signal(SIGTERM);
+        await Eventually.TrueAsync(async () => await StateAsync(farm, unstartedJob) == "pending", Farm.Patience, "the hand-back", farm.Diagnostics);
+        await File.WriteAllTextAsync(Path.Combine(marks, "go2"), "");
+        await worker.WaitForExitAsync(Farm.Patience);
+
+        Assert.True(worker.ExitCode == 0, worker.Output);
+        Assert.Equal("succeeded", (await farm.WaitForWorkflowAsync(second.Id)).State);
+        var handedBack = await farm.Client.GetWorkRequestAsync(unstartedJob, CancellationToken.None);
+        Assert.Equal("released", Assert.Single(handedBack.Attempts).Outcome);
+        Assert.Equal("pending", handedBack.Summary.State);
+        Directory.Delete(marks, recursive: true);
+    }
+
+    private static async Task<string> StateAsync(Farm farm, long workRequestId) =>
+        (await farm.Client.GetWorkRequestAsync(workRequestId, CancellationToken.None)).Summary.State;
+
+    [Fact]
     public async Task A_task_past_its_timeout_is_killed_by_the_worker()
     {
         await using var farm = await Farm.StartAsync(nameof(A_task_past_its_timeout_is_killed_by_the_worker));

@@ -21,6 +21,11 @@ public static class WorkerCommand
         var token = ClientSettings.TokenOption();
         var name = new Option<string?>("--name") { Description = "Worker name, unique in the farm (default: the host name)" };
         var slots = new Option<int>("--slots") { Description = "Tasks to run at once", DefaultValueFactory = _ => 1 };
+        var prefetch = new Option<int>("--prefetch")
+        {
+            Description = "Claim up to N more than free slots and start them without a round trip (for many short tasks; 0 for builds)",
+            DefaultValueFactory = _ => 0,
+        };
         var architectures = new Option<string[]>("--arch") { Description = "Architectures to build for (default: this machine's), repeatable", AllowMultipleArgumentsPerToken = true };
         var tags = new Option<string[]>("--tag") { Description = "Capability tags (e.g. kvm), repeatable", AllowMultipleArgumentsPerToken = true };
         var queues = new Option<string[]>("--queue") { Description = "Queues to serve (default: builds), repeatable", AllowMultipleArgumentsPerToken = true };
@@ -32,7 +37,7 @@ public static class WorkerCommand
 
         var command = new Command("worker", "Run tasks for a Kiln server (outbound HTTP only).")
         {
-            server, token, name, slots, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
+            server, token, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
         };
         command.SetAction((parse, ct) => CliRun.GuardAsync("worker", parse.GetValue(server), async url =>
         {
@@ -42,6 +47,10 @@ public static class WorkerCommand
             {
                 throw new CliException("the worker needs 'setsid' (util-linux) to run tasks in their own process group; install util-linux");
             }
+            if (parse.GetValue(prefetch) is < 0 or > 64)
+            {
+                throw new CliException("--prefetch must be 0 to 64", 2);
+            }
             var workerName = parse.GetValue(name) ?? Environment.MachineName;
             var options = new WorkerOptions
             {
@@ -49,6 +58,7 @@ public static class WorkerCommand
                 RegistrationToken = registration,
                 Name = workerName,
                 Slots = parse.GetValue(slots),
+                Prefetch = parse.GetValue(prefetch),
                 Architectures = parse.GetValue(architectures) is { Length: > 0 } a ? a : [WorkerOptions.NativeArchitecture()],
                 Tags = parse.GetValue(tags) ?? [],
                 Queues = parse.GetValue(queues) is { Length: > 0 } q ? q : ["builds"],
