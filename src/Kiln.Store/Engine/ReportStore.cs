@@ -47,8 +47,6 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
 
     private const string ReadSql = $"SELECT {ReadColumns} FROM work_requests w WHERE id = @id";
 
-    private const string ReadManySql = $"SELECT {ReadColumns} FROM work_requests w WHERE id = ANY(@ids)";
-
     private const string RecordedSql = """
         SELECT a.attempt, a.outcome, w.state FROM attempts a JOIN work_requests w ON w.id = a.work_request_id
         WHERE a.lease_token = @token AND a.work_request_id = @id
@@ -132,63 +130,119 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
         EndAttemptAsync(id, token, end, exitCode, message, reaper: false, ct);
 
     /// <summary>
-    /// Ends many successful attempts in one transaction: one read, then one batch that locks
-    /// every changed row in ascending order and ends each attempt with the same statement as a
-    /// single completion, ordered by workflow so workflow rows are also taken in ascending
-    /// order. One commit (one WAL flush) and one hold of each workflow's counter row serve the
-    /// whole batch. A report that is not a plain success of the running attempt (a repeat, a
-    /// stale lease, a row that changed under us) is ended on its own, exactly as before.
+    /// Locks, in ascending id order, the reported rows and their dependents, then their workflows
+    /// (the same order as every other transition: work requests first, workflow rows last).
+    /// </summary>
+    private const string LockSucceededSql = """
+        SELECT id FROM work_requests
+        WHERE id = ANY(ARRAY(SELECT unnest(@ids) UNION SELECT work_request_id FROM dependencies WHERE depends_on_id = ANY(@ids)))
+        ORDER BY id FOR NO KEY UPDATE;
+        SELECT id FROM workflows
+        WHERE id = ANY(ARRAY(SELECT DISTINCT workflow_id FROM work_requests WHERE id = ANY(@ids)))
+        ORDER BY id FOR NO KEY UPDATE
+        """;
+
+    /// <summary>
+    /// Ends many successful attempts in one statement, set-based: every still-running attempt
+    /// whose lease token matches and whose lease has not expired is ended; one attempts row
+    /// each; each dependent loses as many unmet dependencies as ended in the batch; each
+    /// workflow's counters move once by the batch's total. Reports that did not end here (a
+    /// repeat, a stale lease) are not in the result, and the caller answers them one by one.
+    /// </summary>
+    private const string EndSucceededSql = """
+        WITH input AS (
+            SELECT * FROM unnest(@ids, @tokens, @exit_codes, @messages) AS i(id, token, exit_code, message)
+        ), ended AS (
+            UPDATE work_requests w SET
+                state = 'succeeded',
+                lease_token = NULL, lease_expires_at = NULL, deadline_at = NULL, not_before = NULL, claim_rank = NULL,
+                finished_at = @now
+            FROM input i
+            WHERE w.id = i.id AND w.state = 'running' AND w.lease_token = i.token AND w.lease_expires_at >= @now
+            RETURNING w.id, w.workflow_id, w.attempt, w.worker_id, w.started_at, i.token, i.exit_code, i.message
+        ), recorded AS (
+            INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message)
+            SELECT id, attempt, worker_id, token, started_at, @now, 'succeeded', exit_code, message FROM ended
+        ), unblocked AS (
+            SELECT d.work_request_id AS id, count(*)::int AS n
+            FROM dependencies d JOIN ended e ON d.depends_on_id = e.id
+            GROUP BY d.work_request_id
+        ), released AS (
+            UPDATE work_requests w SET
+                unmet_deps = w.unmet_deps - u.n,
+                state = CASE WHEN w.unmet_deps = u.n THEN 'pending' ELSE 'blocked' END,
+                claim_rank = CASE WHEN w.unmet_deps = u.n THEN w.priority - @now_epoch / @aging END
+            FROM unblocked u
+            WHERE w.id = u.id AND w.state = 'blocked'
+            RETURNING w.state
+        ), per_workflow AS (
+            SELECT workflow_id, count(*)::int AS n FROM ended GROUP BY workflow_id
+        ), workflow AS (
+            UPDATE workflows f SET
+                unfinished = f.unfinished - p.n,
+                succeeded = f.succeeded + p.n,
+                state = CASE
+                    WHEN f.unfinished - p.n > 0 THEN 'running'
+                    WHEN f.failed > 0 THEN 'failed'
+                    WHEN f.cancelled > 0 OR f.skipped > 0 THEN 'cancelled'
+                    ELSE 'succeeded' END,
+                finished_at = CASE WHEN f.unfinished - p.n > 0 THEN NULL ELSE @now END
+            FROM per_workflow p
+            WHERE f.id = p.workflow_id
+        ), notified AS (
+            -- the payload is how many rows became pending: that many waiting claims are woken
+            SELECT pg_notify('kiln_work', r.n::text)
+            FROM (SELECT count(*) AS n FROM released WHERE state = 'pending') r WHERE r.n > 0
+        )
+        -- notified is referenced so that it runs: a plain SELECT in WITH is evaluated only when read
+        SELECT e.id, e.attempt, (SELECT count(*) FROM notified)::int FROM ended e
+        """;
+
+    /// <summary>
+    /// Ends many successful attempts in one round trip and one transaction (the completion
+    /// batcher's and the report batch's path): lock in ascending order, then one set-based
+    /// statement (<see cref="EndSucceededSql"/>). One commit (one WAL flush), one update of each
+    /// workflow's counter row and one notification serve the whole batch. A report that is not
+    /// a plain success of the running attempt (a repeat, a stale lease, an expired one) is
+    /// answered on its own afterwards, exactly as a single report.
     /// </summary>
     public async Task<IReadOnlyList<ReportResult>> CompleteSucceededAsync(IReadOnlyList<SuccessReport> reports, CancellationToken ct)
     {
         var results = new ReportResult?[reports.Count];
         var now = time.GetUtcNow();
-        var rows = new Dictionary<long, Row>();
+        // A repeat of the same report inside one batch is answered by the single path, after the first ends.
+        var first = reports.Select((r, i) => (r, i)).GroupBy(x => x.r.WorkRequestId).Select(g => g.First()).ToList();
+        var ended = new Dictionary<long, int>();
         await using (var conn = await dataSource.OpenConnectionAsync(ct))
         {
-            await using (var read = new NpgsqlCommand(ReadManySql, conn))
+            var ids = first.Select(x => x.r.WorkRequestId).ToArray();
+            await using var batch = new NpgsqlBatch(conn);
+            foreach (var sql in LockSucceededSql.Split(';'))
             {
-                read.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. reports.Select(r => r.WorkRequestId).Distinct()]));
-                await using var reader = await read.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    var row = ReadRow(reader, now);
-                    rows[row.Id] = row;
-                }
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids) } });
             }
-            var seen = new HashSet<long>();
-            var batched = Enumerable.Range(0, reports.Count)
-                .Where(i => rows.TryGetValue(reports[i].WorkRequestId, out var row) && row.State == WorkRequestState.Running
-                    && row.LeaseToken == reports[i].LeaseToken && row.LeaseExpiresAt >= now && seen.Add(row.Id))
-                .OrderBy(i => rows[reports[i].WorkRequestId].WorkflowId).ThenBy(i => reports[i].WorkRequestId)
-                .ToList();
-            if (batched.Count > 0)
+            var end = new NpgsqlBatchCommand(EndSucceededSql);
+            end.Parameters.Add(new NpgsqlParameter<long[]>("ids", ids));
+            end.Parameters.Add(new NpgsqlParameter<Guid[]>("tokens", [.. first.Select(x => x.r.LeaseToken)]));
+            end.Parameters.Add(new NpgsqlParameter<int?[]>("exit_codes", [.. first.Select(x => x.r.ExitCode)]));
+            end.Parameters.Add(new NpgsqlParameter<string?[]>("messages", [.. first.Select(x => x.r.Message is { Length: > 4000 } m ? m[..4000] : x.r.Message)]));
+            end.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            end.Parameters.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
+            end.Parameters.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
+            batch.BatchCommands.Add(end);
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            await reader.NextResultAsync(ct);
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
             {
-                await using var batch = new NpgsqlBatch(conn);
-                batch.BatchCommands.Add(Transitions.LockAscendingCommand(batched.SelectMany(i =>
-                    rows[reports[i].WorkRequestId].Dependents.Append(reports[i].WorkRequestId))));
-                foreach (var i in batched)
-                {
-                    var r = reports[i];
-                    batch.BatchCommands.Add(EndAttemptCommand(r.WorkRequestId, r.LeaseToken, rows[r.WorkRequestId], WorkRequestState.Succeeded,
-                        AttemptOutcome.Succeeded, null, now, reaper: false, r.ExitCode, r.Message, []));
-                }
-                await using var reader = await batch.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    // the lock statement's rows
-                }
-                foreach (var i in batched)
-                {
-                    await reader.NextResultAsync(ct);
-                    await reader.ReadAsync(ct);
-                    if (reader.GetInt32(0) == 1)
-                    {
-                        var row = rows[reports[i].WorkRequestId];
-                        results[i] = new(ReportStatus.Recorded,
-                            new ReportResponse(row.Id, WorkRequestState.Succeeded, row.Attempt, AttemptOutcome.Succeeded), null);
-                    }
-                }
+                ended[reader.GetInt64(0)] = reader.GetInt32(1);
+            }
+        }
+        foreach (var (r, i) in first)
+        {
+            if (ended.TryGetValue(r.WorkRequestId, out var attempt))
+            {
+                results[i] = new(ReportStatus.Recorded, new ReportResponse(r.WorkRequestId, WorkRequestState.Succeeded, attempt, AttemptOutcome.Succeeded), null);
             }
         }
         for (var i = 0; i < reports.Count; i++)
