@@ -11,6 +11,9 @@ public sealed record BenchOptions
           --json FILE          also write {"name","metrics","ratios","environment"} to FILE
           --workers W          simulated workers = Hangfire workers = pgbench clients (default 8)
           --n N                work requests per lifecycle shape (default 10000, quick 200)
+          --slots S            task slots of each simulated worker (default 1)
+          --prefetch P         assignments each worker claims ahead (default 15; 0 = claim only free slots)
+          --unbatched-reports  one report request per task instead of one per claim
           --seconds S          pgbench duration (default 30, quick 3)
           --pending N          pending work requests for the claim bench (default 100000, quick 100000)
           --projects P         projects they are spread over (default 1000)
@@ -32,6 +35,9 @@ public sealed record BenchOptions
     public bool StatementStats { get; init; } = true;
     public string? DataDirectory { get; init; }
     public bool Keep { get; init; }
+
+    /// <summary>The simulated workers' protocol in the lifecycle bench (and the worker count of peer and ceiling).</summary>
+    public WorkerProtocol Protocol { get; init; } = new(1, 15, true);
 
     public static readonly string[] Commands = ["lifecycle", "ceiling", "peer", "graph", "writes", "claim", "all"];
 
@@ -72,6 +78,9 @@ public sealed record BenchOptions
                     "--no-stat-statements" => o with { StatementStats = false },
                     "--data-dir" => o with { DataDirectory = Next() },
                     "--keep" => o with { Keep = true },
+                    "--slots" => o with { Protocol = o.Protocol with { Slots = Int() } },
+                    "--prefetch" => o with { Protocol = o.Protocol with { Prefetch = Int() } },
+                    "--unbatched-reports" => o with { Protocol = o.Protocol with { BatchReports = false } },
                     _ => throw new FormatException($"unknown option '{args[i]}'"),
                 };
             }
@@ -81,9 +90,10 @@ public sealed record BenchOptions
                 return null;
             }
         }
-        if (o.Workers is < 1 or > 64 || o.N < 1 || o.Pending < o.Projects || o.Projects < 1)
+        if (o.Workers is < 1 or > 64 || o.N < 1 || o.Pending < o.Projects || o.Projects < 1
+            || o.Protocol.Slots is < 1 or > 64 || o.Protocol.Prefetch is < 0 or > 63)
         {
-            error = "--workers must be 1 to 64, --n at least 1, --pending at least --projects";
+            error = "--workers and --slots must be 1 to 64, --prefetch 0 to 63, --n at least 1, --pending at least --projects";
             return null;
         }
         return o;

@@ -8,8 +8,10 @@ namespace Kiln.Bench;
 /// <c>lifecycle</c>: N no-op work requests through a real server and PostgreSQL over real HTTP,
 /// drained by W simulated workers. Two shapes: <b>bulk</b> (one workflow of N independent jobs,
 /// submitted first) and <b>stream</b> (N single-job workflows submitted by two clients while
-/// the workers drain). Then variants that isolate costs: batched claims, no HTTP (the stores
-/// called directly), commits without waiting for the WAL flush, and a profiled pass.
+/// the workers drain). Workers follow <see cref="BenchOptions.Protocol"/> (by default the worker's
+/// own: 1 slot, 15 prefetched, batched reports). Then variants that isolate costs: the unbatched
+/// protocol (one claim and one report request per task), 64 per claim, no HTTP (the stores called
+/// directly), commits without waiting for the WAL flush, and a profiled pass.
 /// </summary>
 public static class LifecycleBench
 {
@@ -17,50 +19,45 @@ public static class LifecycleBench
     public static async Task<BenchResult> RunReferenceAsync(BenchCluster cluster, BenchOptions o)
     {
         var result = new BenchResult("lifecycle");
-        await BulkAsync(cluster, o, result, "bulk", "lc_bulk", slots: 1, profile: false);
+        await BulkAsync(cluster, o, result, "bulk", "lc_bulk", o.Protocol, profile: false);
         await StreamAsync(cluster, o, result);
+        result.Notes.Add($"workers: {o.Workers}, each {o.Protocol}");
         return result;
     }
 
     public static async Task<BenchResult> RunAsync(BenchCluster cluster, BenchOptions o)
     {
         var result = await RunReferenceAsync(cluster, o);
+        // The protocol before report batches and prefetch: what they are worth, in the same run.
+        await BulkAsync(cluster, o, result, "bulk_unbatched", "lc_unbatched", WorkerProtocol.Unbatched, profile: false);
         if (!o.Quick)
         {
-            await BulkAsync(cluster, o, result, "bulk_slots16", "lc_batch", slots: 16, profile: false);
-        }
-        if (!o.Quick)
-        {
+            await BulkAsync(cluster, o, result, "bulk_claim64", "lc_claim64", o.Protocol with { Prefetch = 64 - o.Protocol.Slots }, profile: false);
             await DirectAsync(cluster, o, result);
         }
         if (!o.Ephemeral && !o.Quick)
         {
-            await BulkAsync(cluster, o, result, "bulk_async_commit", "lc_async", slots: 1, profile: false, settings: "synchronous_commit = off");
+            await BulkAsync(cluster, o, result, "bulk_async_commit", "lc_async", o.Protocol, profile: false, settings: "synchronous_commit = off");
         }
-        // What prepared statements would give, without an engine change: Npgsql's automatic
-        // preparation switched on through the server's connection string.
-        await BulkAsync(cluster, o, result, "bulk_prepared", "lc_prepared", slots: 1, profile: false, connectionOptions: Prepared);
-        await BulkAsync(cluster, o, result, "profiled", "lc_profile", slots: 1, profile: true);
+        await BulkAsync(cluster, o, result, "profiled", "lc_profile", o.Protocol, profile: true);
         result.Notes.Add("bulk = one workflow of N jobs submitted, then drained; stream = N one-job workflows submitted by 2 clients while W workers drain");
         result.Notes.Add("claim latency counts claims that returned work; *_cpu_* is CPU per work request of this process (server + workers) and of PostgreSQL");
         return result;
     }
 
-    public const string Prepared = "Max Auto Prepare=32;Auto Prepare Min Usages=2";
-
     private static async Task BulkAsync(
-        BenchCluster cluster, BenchOptions o, BenchResult result, string prefix, string database, int slots, bool profile,
-        string? settings = null, string? connectionOptions = null)
+        BenchCluster cluster, BenchOptions o, BenchResult result, string prefix, string database, WorkerProtocol protocol, bool profile,
+        string? settings = null)
     {
-        await using var kiln = await KilnUnderTest.StartAsync(cluster, database, settings, connectionOptions);
+        await using var kiln = await KilnUnderTest.StartAsync(cluster, database, settings);
         var workers = new List<HttpClient>();
         for (var i = 0; i < o.Workers; i++)
         {
-            workers.Add(await kiln.WorkerClientAsync($"w{i}", slots));
+            workers.Add(await kiln.WorkerClientAsync($"w{i}", protocol.Slots));
         }
         var n = profile ? Math.Max(o.N / 2, 100) : o.N;
-        await kiln.SubmitAsync(KilnUnderTest.Independent(16, "warm-up"));
-        (await WorkerFleet.DrainHttpAsync(workers, 16, slots)).Dispose();
+        await kiln.SubmitAsync(KilnUnderTest.Independent(16 * o.Workers, "warm-up"));
+        (await WorkerFleet.DrainHttpAsync(workers, 16 * o.Workers, protocol)).Dispose();
         if (cluster.HasStatementStats)
         {
             await DbStats.ResetStatementsAsync(kiln.ConnectionString);
@@ -71,7 +68,7 @@ public static class LifecycleBench
         var start = Stopwatch.GetTimestamp();
         await kiln.SubmitAsync(KilnUnderTest.Independent(n, prefix));
         var submitted = Stopwatch.GetTimestamp();
-        using var fleet = await WorkerFleet.DrainHttpAsync(workers, n, slots);
+        using var fleet = await WorkerFleet.DrainHttpAsync(workers, n, protocol);
         var submit = Stopwatch.GetElapsedTime(start, submitted).TotalSeconds;
         var drain = Stopwatch.GetElapsedTime(submitted, fleet.FinishedAt).TotalSeconds;
         cpu.Report(result, prefix, n);
@@ -88,7 +85,7 @@ public static class LifecycleBench
             result.Metric($"{prefix}_client_claim_mean_ms", fleet.Claims.Mean);
             result.Metric($"{prefix}_client_complete_mean_ms", fleet.Completions.Mean);
         }
-        if (cluster.HasStatementStats && prefix is "bulk" or "bulk_prepared")
+        if (cluster.HasStatementStats && prefix is "bulk" or "bulk_unbatched")
         {
             Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
             DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
@@ -102,14 +99,14 @@ public static class LifecycleBench
         var workers = new List<HttpClient>();
         for (var i = 0; i < o.Workers; i++)
         {
-            workers.Add(await kiln.WorkerClientAsync($"w{i}", 1));
+            workers.Add(await kiln.WorkerClientAsync($"w{i}", o.Protocol.Slots));
         }
         var submitters = new[] { kiln.NewClient(), kiln.NewClient() };
         var submits = new Latencies();
         var n = o.N;
         var cpu = CpuMeter.Start(cluster);
         var start = Stopwatch.GetTimestamp();
-        var drain = WorkerFleet.DrainHttpAsync(workers, n, 1);
+        var drain = WorkerFleet.DrainHttpAsync(workers, n, o.Protocol);
         var next = -1;
         await Task.WhenAll(submitters.Select(client => Task.Run(async () =>
         {
@@ -144,17 +141,17 @@ public static class LifecycleBench
         var workers = new List<WorkerIdentity>();
         for (var i = 0; i < o.Workers; i++)
         {
-            workers.Add((await store.AuthenticateAsync(await kiln.RegisterAsync($"w{i}", 1), default))!);
+            workers.Add((await store.AuthenticateAsync(await kiln.RegisterAsync($"w{i}", o.Protocol.Slots), default))!);
         }
         var claims = kiln.Service<ClaimStore>();
         var reports = kiln.Service<ReportStore>();
         await kiln.SubmitAsync(KilnUnderTest.Independent(16, "warm-up"));
-        (await WorkerFleet.DrainDirectAsync(claims, reports, workers, 16, 1)).Dispose();
+        (await WorkerFleet.DrainDirectAsync(claims, reports, workers, 16, o.Protocol)).Dispose();
         var n = o.N;
         var cpu = CpuMeter.Start(cluster);
         await kiln.SubmitAsync(KilnUnderTest.Independent(n, prefix));
         var start = Stopwatch.GetTimestamp();
-        using var fleet = await WorkerFleet.DrainDirectAsync(claims, reports, workers, n, 1);
+        using var fleet = await WorkerFleet.DrainDirectAsync(claims, reports, workers, n, o.Protocol);
         var drain = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
         cpu.Report(result, prefix, n);
         result.Metric($"{prefix}_drain_per_s", n / drain);

@@ -7,8 +7,24 @@ using Kiln.Store.Engine;
 namespace Kiln.Bench;
 
 /// <summary>
-/// Simulated workers: each claims (long-poll, up to <c>slots</c>), then reports every assignment
-/// as succeeded at once, as a worker running <c>true</c> would. Runs until the fleet has
+/// How a simulated worker talks to the server, as <c>kiln worker --slots S --prefetch P</c> running
+/// <c>true</c> would: it claims up to S + P at once (long poll), and reports either one request
+/// per task (<c>complete</c>, the protocol before report batches) or every result since its last
+/// report in one request (<c>reports</c>, what the worker does now).
+/// </summary>
+public sealed record WorkerProtocol(int Slots, int Prefetch, bool BatchReports)
+{
+    /// <summary>One task at a time, one claim and one report request per task.</summary>
+    public static readonly WorkerProtocol Unbatched = new(1, 0, false);
+
+    public int ClaimSize => Math.Min(64, Slots + Prefetch);
+
+    public override string ToString() => $"{Slots} slot(s), prefetch {Prefetch}, {(BatchReports ? "batched reports" : "one report request per task")}";
+}
+
+/// <summary>
+/// Simulated workers: each claims (long-poll, see <see cref="WorkerProtocol"/>), then reports every
+/// assignment as succeeded at once, as a worker running <c>true</c> would. Runs until the fleet has
 /// completed <c>target</c> work requests, then stops its pending long-polls.
 /// </summary>
 public sealed class WorkerFleet : IDisposable
@@ -25,6 +41,7 @@ public sealed class WorkerFleet : IDisposable
     /// <summary>Long-polls that came back empty (they wait up to a second, so they are not latency).</summary>
     public int EmptyClaims => _empty;
 
+    /// <summary>Report requests (one per task, or one per batch), measured at the worker.</summary>
     public Latencies Completions { get; } = new();
 
     /// <summary>Stopwatch timestamp of the last completion.</summary>
@@ -32,31 +49,32 @@ public sealed class WorkerFleet : IDisposable
 
     private int _empty;
 
-    public static async Task<WorkerFleet> DrainHttpAsync(IReadOnlyList<HttpClient> workers, int target, int slots)
+    public static async Task<WorkerFleet> DrainHttpAsync(IReadOnlyList<HttpClient> workers, int target, WorkerProtocol protocol)
     {
         var fleet = new WorkerFleet(target);
-        await Task.WhenAll(workers.Select(w => Task.Run(() => fleet.HttpWorkerAsync(w, slots))));
+        await Task.WhenAll(workers.Select(w => Task.Run(() => fleet.HttpWorkerAsync(w, protocol))));
         return fleet;
     }
 
     public static async Task<WorkerFleet> DrainDirectAsync(
-        ClaimStore claims, ReportStore reports, IReadOnlyList<WorkerIdentity> workers, int target, int slots)
+        ClaimStore claims, ReportStore reports, IReadOnlyList<WorkerIdentity> workers, int target, WorkerProtocol protocol)
     {
         var fleet = new WorkerFleet(target);
-        await Task.WhenAll(workers.Select(w => Task.Run(() => fleet.DirectWorkerAsync(claims, reports, w, slots))));
+        await Task.WhenAll(workers.Select(w => Task.Run(() => fleet.DirectWorkerAsync(claims, reports, w, protocol))));
         return fleet;
     }
 
-    private async Task HttpWorkerAsync(HttpClient client, int slots)
+    private async Task HttpWorkerAsync(HttpClient client, WorkerProtocol protocol)
     {
         var ct = _stop.Token;
+        var inFlight = Task.CompletedTask;
         try
         {
             while (Volatile.Read(ref _remaining) > 0)
             {
                 var started = Stopwatch.GetTimestamp();
                 ClaimResponse claim;
-                using (var response = await client.PostAsJsonAsync("/api/v1/workers/claim", new ClaimRequest(slots, 1), ApiJson.Options, ct))
+                using (var response = await client.PostAsJsonAsync("/api/v1/workers/claim", new ClaimRequest(protocol.ClaimSize, 1), ApiJson.Options, ct))
                 {
                     await EnsureAsync(response, "claim");
                     claim = (await response.Content.ReadFromJsonAsync<ClaimResponse>(ApiJson.Options, ct))!;
@@ -67,6 +85,13 @@ public sealed class WorkerFleet : IDisposable
                     continue;
                 }
                 Claims.Add(Stopwatch.GetElapsedTime(started));
+                if (protocol.BatchReports)
+                {
+                    // As the worker's report sender: one batch in flight while the next claim goes out.
+                    await inFlight;
+                    inFlight = ReportBatchAsync(client, claim.Assignments, ct);
+                    continue;
+                }
                 foreach (var a in claim.Assignments)
                 {
                     started = Stopwatch.GetTimestamp();
@@ -79,19 +104,40 @@ public sealed class WorkerFleet : IDisposable
                     Completed();
                 }
             }
+            await inFlight;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
     }
 
-    private async Task DirectWorkerAsync(ClaimStore claims, ReportStore reports, WorkerIdentity worker, int slots)
+    private async Task ReportBatchAsync(HttpClient client, IReadOnlyList<Assignment> assignments, CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var reports = new ReportBatchRequest([.. assignments.Select(a => new WorkerReport(a.WorkRequestId, a.LeaseToken, "succeeded", 0, null))]);
+        using (var response = await client.PostAsJsonAsync("/api/v1/work-requests/reports", reports, ApiJson.Options, ct))
+        {
+            await EnsureAsync(response, "reports");
+            var answer = (await response.Content.ReadFromJsonAsync<ReportBatchResponse>(ApiJson.Options, ct))!;
+            if (answer.Results.FirstOrDefault(r => r.Status != 200) is { } refused)
+            {
+                throw new InvalidOperationException($"report of {refused.WorkRequestId} was refused: {refused.Status} {refused.Problem}");
+            }
+        }
+        Completions.Add(Stopwatch.GetElapsedTime(started));
+        foreach (var _ in assignments)
+        {
+            Completed();
+        }
+    }
+
+    private async Task DirectWorkerAsync(ClaimStore claims, ReportStore reports, WorkerIdentity worker, WorkerProtocol protocol)
     {
         var lease = TimeSpan.FromSeconds(60);
         while (Volatile.Read(ref _remaining) > 0)
         {
             var started = Stopwatch.GetTimestamp();
-            var claimed = await claims.ClaimAsync(worker, slots, lease, CancellationToken.None);
+            var claimed = await claims.ClaimAsync(worker, protocol.ClaimSize, lease, CancellationToken.None);
             if (claimed.Count == 0)
             {
                 Interlocked.Increment(ref _empty);
@@ -99,6 +145,21 @@ public sealed class WorkerFleet : IDisposable
                 continue;
             }
             Claims.Add(Stopwatch.GetElapsedTime(started));
+            if (protocol.BatchReports)
+            {
+                started = Stopwatch.GetTimestamp();
+                var results = await reports.CompleteSucceededAsync([.. claimed.Select(a => new SuccessReport(a.WorkRequestId, a.LeaseToken, 0, null))], CancellationToken.None);
+                if (results.FirstOrDefault(r => r.Status != ReportStatus.Recorded) is { } refused)
+                {
+                    throw new InvalidOperationException($"a completion was {refused.Status}: {refused.Problem}");
+                }
+                Completions.Add(Stopwatch.GetElapsedTime(started));
+                foreach (var _ in claimed)
+                {
+                    Completed();
+                }
+                continue;
+            }
             foreach (var a in claimed)
             {
                 started = Stopwatch.GetTimestamp();

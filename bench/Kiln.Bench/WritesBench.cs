@@ -39,7 +39,7 @@ public static class WritesBench
             await DbStats.ResetStatementsAsync(kiln.ConnectionString);
         }
 
-        var drain = WorkerFleet.DrainHttpAsync(workers, n, 1);
+        var drain = WorkerFleet.DrainHttpAsync(workers, n, WorkerProtocol.Unbatched);
         if (shape == "bulk")
         {
             await kiln.SubmitAsync(KilnUnderTest.Independent(n, "writes"));
