@@ -9,10 +9,12 @@ namespace Kiln.Store.Engine;
 public sealed record SubmissionResult(long WorkflowId, bool Created, int WorkRequests);
 
 /// <summary>
-/// Stores a validated <see cref="WorkflowPlan"/> in one transaction, set-based: ids are
-/// allocated in one round trip, then work requests and edges go in by binary COPY. A
-/// 10,000-node graph is a handful of round trips, not tens of thousands of INSERTs
-/// (Debusine's hours-long graph creation). Either the whole workflow is stored or nothing.
+/// Stores a validated <see cref="WorkflowPlan"/> in one transaction, set-based. A small
+/// workflow (the common one: a package's build and tests) is one statement over arrays in one
+/// round trip, commit included. A large one allocates ids in one round trip, then work requests
+/// and edges go in by binary COPY: a 10,000-node graph is a handful of round trips, not tens of
+/// thousands of INSERTs (Debusine's hours-long graph creation). Either the whole workflow is
+/// stored or nothing.
 /// </summary>
 public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
@@ -50,10 +52,61 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
 
     private const string CopyDependenciesSql = "COPY dependencies (work_request_id, depends_on_id) FROM STDIN (FORMAT BINARY)";
 
+    /// <summary>Up to this size a workflow is stored by <see cref="SmallWorkflowSql"/>; beyond, by COPY.</summary>
+    public const int SmallWorkflowMax = 256;
+
+    /// <summary>
+    /// A whole small workflow in one statement: the workflow row (nothing at all when its
+    /// idempotency key exists), its work requests from arrays with ids drawn in plan order
+    /// (dependency order, so parents get smaller ids), its edges by position, and the
+    /// notification for the pending ones.
+    /// </summary>
+    private const string SmallWorkflowSql = $"""
+        WITH project AS (
+            SELECT id, base_priority FROM projects WHERE name = @project
+        ), workflow AS (
+            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at)
+            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now FROM project
+            ON CONFLICT (project_id, idempotency_key) DO NOTHING
+            RETURNING id, project_id
+        ), jobs AS (
+            SELECT nextval(pg_get_serial_sequence('work_requests', 'id')) AS id, j.*
+            FROM (
+                SELECT * FROM unnest(@names, @states, @queues, @archs, @tags, @priorities, @runs, @envs, @outputs,
+                                     @timeouts, @max_attempts, @retry, @backoff, @unmet)
+                    WITH ORDINALITY AS u(name, state, queue, arch, tags, priority, run, env, outputs, timeout, max_attempts, retry, backoff, unmet, ord)
+                WHERE EXISTS (SELECT 1 FROM workflow)
+                ORDER BY ord
+            ) j
+        ), inserted AS (
+            INSERT INTO work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, claim_rank, run, env, outputs,
+                timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at)
+            SELECT j.id, f.id, f.project_id, j.name, j.state, j.queue, j.arch, ARRAY(SELECT jsonb_array_elements_text(j.tags)),
+                p.base_priority + j.priority,
+                CASE WHEN j.unmet = 0 THEN p.base_priority + j.priority - @now_epoch / @aging END,
+                j.run, j.env, ARRAY(SELECT jsonb_array_elements_text(j.outputs)), j.timeout, j.max_attempts, j.retry, j.backoff, j.unmet, @now
+            FROM jobs j, workflow f, project p
+            RETURNING id
+        ), edges AS (
+            INSERT INTO dependencies (work_request_id, depends_on_id)
+            SELECT a.id, b.id FROM unnest(@edge_from, @edge_to) AS e(from_ord, to_ord)
+            JOIN jobs a ON a.ord = e.from_ord JOIN jobs b ON b.ord = e.to_ord
+            RETURNING 1
+        ), notified AS (
+            SELECT pg_notify('{WorkSignal.Channel}', (@pending)::text) FROM workflow WHERE @pending > 0
+        )
+        SELECT f.id, (SELECT count(*) FROM inserted)::int, (SELECT count(*) FROM edges)::int, (SELECT count(*) FROM notified)::int
+        FROM workflow f
+        """;
+
     public async Task<SubmissionResult> SubmitAsync(WorkflowPlan plan, string documentJson, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        if (plan.WorkRequests.Count <= SmallWorkflowMax && plan.EdgeCount <= 4 * SmallWorkflowMax)
+        {
+            return await SubmitSmallAsync(conn, plan, documentJson, now, ct);
+        }
         var (projectId, basePriority) = await EnsureProjectAsync(conn, plan.Project, now, ct);
 
         await using var tx = await conn.BeginTransactionAsync(ct);
@@ -145,6 +198,74 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         }
         await tx.CommitAsync(ct);
         return new SubmissionResult(workflowId, true, plan.WorkRequests.Count);
+    }
+
+    /// <summary>One round trip, one implicit transaction: the project made sure of, then <see cref="SmallWorkflowSql"/>.</summary>
+    private static async Task<SubmissionResult> SubmitSmallAsync(NpgsqlConnection conn, WorkflowPlan plan, string documentJson, DateTimeOffset now, CancellationToken ct)
+    {
+        var w = plan.WorkRequests;
+        var store = new NpgsqlBatchCommand(SmallWorkflowSql);
+        var p = store.Parameters;
+        p.Add(new NpgsqlParameter<string>("project", plan.Project));
+        p.Add(new NpgsqlParameter<string>("name", plan.Name));
+        p.Add(new NpgsqlParameter("key", NpgsqlDbType.Text) { Value = (object?)plan.IdempotencyKey ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<string>("trigger", plan.Trigger));
+        p.Add(new NpgsqlParameter<int>("total", w.Count));
+        p.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
+        p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
+        p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
+        p.Add(new NpgsqlParameter<string[]>("names", [.. w.Select(x => x.Name)]));
+        p.Add(new NpgsqlParameter<string[]>("states", [.. w.Select(x => x.Needs.Count == 0 ? WorkRequestState.Pending : WorkRequestState.Blocked)]));
+        p.Add(new NpgsqlParameter<string[]>("queues", [.. w.Select(x => x.Queue)]));
+        p.Add(new NpgsqlParameter<string?[]>("archs", [.. w.Select(x => x.Architecture)]));
+        p.Add(new NpgsqlParameter("tags", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => JsonSerializer.Serialize(x.Tags)).ToArray() });
+        p.Add(new NpgsqlParameter<int[]>("priorities", [.. w.Select(x => x.Priority)]));
+        p.Add(new NpgsqlParameter<string[]>("runs", [.. w.Select(x => x.Run)]));
+        p.Add(new NpgsqlParameter("envs", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => JsonSerializer.Serialize(x.Env)).ToArray() });
+        p.Add(new NpgsqlParameter("outputs", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => JsonSerializer.Serialize(x.Outputs)).ToArray() });
+        p.Add(new NpgsqlParameter<int[]>("timeouts", [.. w.Select(x => x.TimeoutSeconds)]));
+        p.Add(new NpgsqlParameter<int[]>("max_attempts", [.. w.Select(x => x.MaxAttempts)]));
+        p.Add(new NpgsqlParameter<bool[]>("retry", [.. w.Select(x => x.RetryOnFailure)]));
+        p.Add(new NpgsqlParameter<int[]>("backoff", [.. w.Select(x => x.BackoffSeconds)]));
+        p.Add(new NpgsqlParameter<int[]>("unmet", [.. w.Select(x => x.Needs.Count)]));
+        // Edges by 1-based position in the plan (WITH ORDINALITY).
+        p.Add(new NpgsqlParameter<long[]>("edge_from", [.. w.SelectMany((x, i) => x.Needs.Select(_ => (long)i + 1))]));
+        p.Add(new NpgsqlParameter<long[]>("edge_to", [.. w.SelectMany(x => x.Needs.Select(n => (long)n + 1))]));
+        p.Add(new NpgsqlParameter<int>("pending", w.Count(x => x.Needs.Count == 0)));
+
+        // BEGIN goes with the batch: one round trip to store, one to commit once the counts are checked.
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn, tx)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand(EnsureProjectSql) { Parameters = { new NpgsqlParameter<string>("name", plan.Project), new NpgsqlParameter<DateTimeOffset>("now", now) } },
+                store,
+            },
+        };
+        long? workflowId = null;
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        {
+            // (the INSERT without RETURNING has no result set: the reader starts at the statement's)
+            if (await reader.ReadAsync(ct))
+            {
+                if (reader.GetInt32(1) != w.Count || reader.GetInt32(2) != plan.EdgeCount)
+                {
+                    throw new InvalidOperationException(
+                        $"storing workflow '{plan.Name}' wrote {reader.GetInt32(1)} of {w.Count} work requests and {reader.GetInt32(2)} of {plan.EdgeCount} edges; nothing was kept");
+                }
+                workflowId = reader.GetInt64(0);
+            }
+        }
+        if (workflowId is { } id)
+        {
+            await tx.CommitAsync(ct);
+            return new SubmissionResult(id, true, w.Count);
+        }
+        await tx.RollbackAsync(ct);
+        var (projectId, _) = await EnsureProjectAsync(conn, plan.Project, now, ct);
+        return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, ct);
     }
 
     private static async Task<(long Id, int BasePriority)> EnsureProjectAsync(NpgsqlConnection conn, string name, DateTimeOffset now, CancellationToken ct)
