@@ -104,6 +104,10 @@ public static class LifecycleBench
         var submitters = new[] { kiln.NewClient(), kiln.NewClient() };
         var submits = new Latencies();
         var n = o.N;
+        if (cluster.HasStatementStats)
+        {
+            await DbStats.ResetStatementsAsync(kiln.ConnectionString);
+        }
         var cpu = CpuMeter.Start(cluster);
         var start = Stopwatch.GetTimestamp();
         var drain = WorkerFleet.DrainHttpAsync(workers, n, o.Protocol);
@@ -130,6 +134,11 @@ public static class LifecycleBench
         fleet.Claims.Report(result, $"{prefix}_claim");
         result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
         fleet.Completions.Report(result, $"{prefix}_complete");
+        if (cluster.HasStatementStats)
+        {
+            Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
+            DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
+        }
     }
 
     /// <summary>The same bulk drain with the stores called in-process: the HTTP, JSON and Kestrel cost is the difference.</summary>
