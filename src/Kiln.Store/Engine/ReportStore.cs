@@ -84,7 +84,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
                 state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END,
                 claim_rank = CASE WHEN w.unmet_deps = 1 THEN w.priority - @now_epoch / @aging END
             FROM dependencies d, ended
-            WHERE @state = 'succeeded' AND d.depends_on_id = ended.id AND w.id = d.work_request_id AND w.state = 'blocked'
+            WHERE @state = 'succeeded' AND d.depends_on_id = @id AND d.depends_on_id = ended.id AND w.id = d.work_request_id AND w.state = 'blocked'
             RETURNING w.state
         ), skipped AS (
             UPDATE work_requests w SET state = 'skipped', finished_at = @now
