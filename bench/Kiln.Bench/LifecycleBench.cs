@@ -30,6 +30,7 @@ public static class LifecycleBench
         var result = await RunReferenceAsync(cluster, o);
         // The protocol before report batches and prefetch: what they are worth, in the same run.
         await BulkAsync(cluster, o, result, "bulk_unbatched", "lc_unbatched", WorkerProtocol.Unbatched, profile: false);
+        await StreamAsync(cluster, o, result, drain: false);
         if (!o.Quick)
         {
             await BulkAsync(cluster, o, result, "bulk_claim64", "lc_claim64", o.Protocol with { Prefetch = 64 - o.Protocol.Slots }, profile: false);
@@ -92,12 +93,13 @@ public static class LifecycleBench
         }
     }
 
-    private static async Task StreamAsync(BenchCluster cluster, BenchOptions o, BenchResult result)
+    /// <param name="drain">False: the same submissions with no worker at all (<c>submit_only</c>), what submitting costs alone.</param>
+    private static async Task StreamAsync(BenchCluster cluster, BenchOptions o, BenchResult result, bool drain = true)
     {
-        const string prefix = "stream";
-        await using var kiln = await KilnUnderTest.StartAsync(cluster, "lc_stream");
+        var prefix = drain ? "stream" : "submit_only";
+        await using var kiln = await KilnUnderTest.StartAsync(cluster, drain ? "lc_stream" : "lc_submit");
         var workers = new List<HttpClient>();
-        for (var i = 0; i < o.Workers; i++)
+        for (var i = 0; drain && i < o.Workers; i++)
         {
             workers.Add(await kiln.WorkerClientAsync($"w{i}", o.Protocol.Slots));
         }
@@ -110,7 +112,7 @@ public static class LifecycleBench
         }
         var cpu = CpuMeter.Start(cluster);
         var start = Stopwatch.GetTimestamp();
-        var drain = WorkerFleet.DrainHttpAsync(workers, n, o.Protocol);
+        var draining = drain ? WorkerFleet.DrainHttpAsync(workers, n, o.Protocol) : null;
         var next = -1;
         await Task.WhenAll(submitters.Select(client => Task.Run(async () =>
         {
@@ -124,13 +126,18 @@ public static class LifecycleBench
             }
         })));
         var submitted = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        using var fleet = await drain;
-        var total = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
-        cpu.Report(result, prefix, n);
         result.Metric($"{prefix}_work_requests", n);
         result.Metric($"{prefix}_submit_per_s", n / submitted);
-        result.Metric($"{prefix}_e2e_per_s", n / total);
         submits.Report(result, $"{prefix}_submit");
+        if (draining is null)
+        {
+            cpu.Report(result, prefix, n);
+            return;
+        }
+        using var fleet = await draining;
+        var total = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
+        cpu.Report(result, prefix, n);
+        result.Metric($"{prefix}_e2e_per_s", n / total);
         fleet.Claims.Report(result, $"{prefix}_claim");
         result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
         fleet.Completions.Report(result, $"{prefix}_complete");
