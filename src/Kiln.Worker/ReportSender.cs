@@ -18,12 +18,23 @@ internal sealed class ReportSender(KilnClient client, RetryPolicy retry)
     /// <summary>The server's limit per request.</summary>
     public const int MaxBatch = 256;
 
+    /// <summary>The server's limit on a report's message.</summary>
+    public const int MaxMessageChars = 4000;
+
+    /// <summary>Well under the server's body limit, counting each message character as its worst JSON escape.</summary>
+    private const int MaxBatchBytes = 1024 * 1024;
+
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
 
     /// <summary>Queues <paramref name="report"/> for the next batch and waits for its answer.</summary>
     /// <exception cref="KilnApiException">The server refused this report (404 unknown, 409 lease not held).</exception>
     public async Task<ReportResponse> SendAsync(WorkerReport report, CancellationToken ct)
     {
+        // The server refuses a longer message (and with it the whole batch): keep its start.
+        if (report.Message is { Length: > MaxMessageChars } message)
+        {
+            report = report with { Message = message[..(MaxMessageChars - 1)] + "…" };
+        }
         var pending = new Pending(report, new(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(pending))
         {
@@ -44,9 +55,12 @@ internal sealed class ReportSender(KilnClient client, RetryPolicy retry)
             while (await _queue.Reader.WaitToReadAsync(stop))
             {
                 batch.Clear();
-                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var next))
+                // By count and by size (messages can be long): never a batch the server would refuse whole.
+                var bytes = 0;
+                while (batch.Count < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
                 {
                     batch.Add(next);
+                    bytes += 200 + (6 * (next.Report.Message?.Length ?? 0));
                 }
                 await SendBatchAsync(batch, stop);
             }

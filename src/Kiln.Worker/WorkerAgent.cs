@@ -294,6 +294,10 @@ public sealed class WorkerAgent : IDisposable
         {
             // Exiting regardless.
         }
+        catch (InvalidOperationException)
+        {
+            // The worker finished reporting and is stopping: the lease expires and the cancel is recorded by the server.
+        }
     }
 
     /// <summary>

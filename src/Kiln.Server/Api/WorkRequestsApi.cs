@@ -20,6 +20,9 @@ public static class WorkRequestsApi
 
     private const int MessageMaxChars = 4000;
 
+    /// <summary>Room for every report of a full batch at its longest message, JSON-escaped.</summary>
+    public const int ReportBatchMaxBytes = 4 * 1024 * 1024;
+
     public static IEndpointRouteBuilder MapWorkRequestsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/work-requests").WithTags("Work requests");
@@ -104,7 +107,7 @@ public static class WorkRequestsApi
     /// </summary>
     private static async Task<IResult> ReportBatchAsync(HttpRequest request, CompletionBatcher completions, CancellationToken ct)
     {
-        var (body, problem) = await ApiJson.ReadAsync<ReportBatchRequest>(request, MaxReportsPerBatch * 1024, ct);
+        var (body, problem) = await ApiJson.ReadAsync<ReportBatchRequest>(request, ReportBatchMaxBytes, ct);
         if (problem is not null)
         {
             return problem;
