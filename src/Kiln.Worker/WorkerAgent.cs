@@ -47,18 +47,6 @@ public sealed class WorkerAgent : IDisposable
     /// <summary>Tasks running now.</summary>
     public int Running => _running.Count;
 
-    /// <summary>Assignments claimed and waiting for a free slot.</summary>
-    public int Ready
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _ready.Count;
-            }
-        }
-    }
-
     /// <summary>First call: finish running tasks, claim nothing new. Second call: <see cref="Abort"/>.</summary>
     public void Drain()
     {

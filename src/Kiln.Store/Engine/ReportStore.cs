@@ -133,14 +133,19 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
     /// Locks, in ascending id order, the reported rows and their dependents, then their workflows
     /// (the same order as every other transition: work requests first, workflow rows last).
     /// </summary>
-    private const string LockSucceededSql = """
+    private static readonly string[] LockSucceededSql =
+    [
+        """
         SELECT id FROM work_requests
         WHERE id = ANY(ARRAY(SELECT unnest(@ids) UNION SELECT work_request_id FROM dependencies WHERE depends_on_id = ANY(@ids)))
-        ORDER BY id FOR NO KEY UPDATE;
+        ORDER BY id FOR NO KEY UPDATE
+        """,
+        """
         SELECT id FROM workflows
         WHERE id = ANY(ARRAY(SELECT DISTINCT workflow_id FROM work_requests WHERE id = ANY(@ids)))
         ORDER BY id FOR NO KEY UPDATE
-        """;
+        """,
+    ];
 
     /// <summary>
     /// Ends many successful attempts in one statement, set-based: every still-running attempt
@@ -221,7 +226,7 @@ public sealed class ReportStore(NpgsqlDataSource dataSource, TimeProvider time)
         {
             var ids = first.Select(x => x.r.WorkRequestId).ToArray();
             await using var batch = new NpgsqlBatch(conn);
-            foreach (var sql in LockSucceededSql.Split(';'))
+            foreach (var sql in LockSucceededSql)
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids) } });
             }
