@@ -77,9 +77,7 @@ public static class LifecycleBench
         result.Metric($"{prefix}_submit_s", submit);
         result.Metric($"{prefix}_drain_per_s", n / drain);
         result.Metric($"{prefix}_e2e_per_s", n / (submit + drain));
-        fleet.Claims.Report(result, $"{prefix}_claim");
-        result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
-        fleet.Completions.Report(result, $"{prefix}_complete");
+        fleet.Report(result, prefix, n);
         if (profiler is not null)
         {
             profiler.Report(result, prefix);
@@ -88,8 +86,7 @@ public static class LifecycleBench
         }
         if (cluster.HasStatementStats && prefix is "bulk" or "bulk_unbatched")
         {
-            Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
-            DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
+            await PrintStatementsAsync(kiln, prefix, n);
         }
     }
 
@@ -138,13 +135,10 @@ public static class LifecycleBench
         var total = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
         cpu.Report(result, prefix, n);
         result.Metric($"{prefix}_e2e_per_s", n / total);
-        fleet.Claims.Report(result, $"{prefix}_claim");
-        result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
-        fleet.Completions.Report(result, $"{prefix}_complete");
+        fleet.Report(result, prefix, n);
         if (cluster.HasStatementStats)
         {
-            Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
-            DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
+            await PrintStatementsAsync(kiln, prefix, n);
         }
     }
 
@@ -171,8 +165,12 @@ public static class LifecycleBench
         var drain = Stopwatch.GetElapsedTime(start, fleet.FinishedAt).TotalSeconds;
         cpu.Report(result, prefix, n);
         result.Metric($"{prefix}_drain_per_s", n / drain);
-        fleet.Claims.Report(result, $"{prefix}_claim");
-        result.Metric($"{prefix}_empty_claims_per_wr", fleet.EmptyClaims / (double)n);
-        fleet.Completions.Report(result, $"{prefix}_complete");
+        fleet.Report(result, prefix, n);
+    }
+
+    private static async Task PrintStatementsAsync(KilnUnderTest kiln, string prefix, int n)
+    {
+        Console.WriteLine($"\n[lifecycle {prefix}] PostgreSQL statements per work request (pg_stat_statements, top by time):");
+        DbStats.Print(Console.Out, await DbStats.StatementsAsync(kiln.ConnectionString, 10), n, "wr");
     }
 }

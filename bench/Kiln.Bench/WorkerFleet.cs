@@ -183,6 +183,14 @@ public sealed class WorkerFleet : IDisposable
         }
     }
 
+    /// <summary>Writes <c>{prefix}_claim_*</c>, <c>_empty_claims_per_wr</c> and <c>_complete_*</c> for <paramref name="n"/> work requests.</summary>
+    public void Report(BenchResult result, string prefix, int n)
+    {
+        Claims.Report(result, $"{prefix}_claim");
+        result.Metric($"{prefix}_empty_claims_per_wr", EmptyClaims / (double)n);
+        Completions.Report(result, $"{prefix}_complete");
+    }
+
     public void Dispose() => _stop.Dispose();
 
     private static async Task EnsureAsync(HttpResponseMessage response, string what)
