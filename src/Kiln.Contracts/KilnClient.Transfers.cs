@@ -95,7 +95,8 @@ public sealed partial class KilnClient
     /// <returns>The file written.</returns>
     public async Task<string> DownloadArtifactIntoAsync(long workRequestId, int attempt, ArtifactView artifact, string directory, CancellationToken ct)
     {
-        var root = Path.GetFullPath(directory);
+        // "out/" and "out" are the same directory: without the trim, "out/" + "/" never prefixes a path inside it.
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         var target = Path.GetFullPath(Path.Combine(root, artifact.Path));
         if (!target.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {

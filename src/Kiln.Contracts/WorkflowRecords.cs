@@ -41,7 +41,7 @@ public sealed record WorkRequestSummary(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt);
 
-/// <summary>A work request with its dependencies and attempt history.</summary>
+/// <summary>A work request with its dependencies and attempt history (and, while it runs, the worker running it).</summary>
 public sealed record WorkRequestView(
     WorkRequestSummary Summary,
     string Project,
@@ -55,7 +55,8 @@ public sealed record WorkRequestView(
     bool CancelRequested,
     DateTimeOffset? NotBefore,
     IReadOnlyList<long> Needs,
-    IReadOnlyList<AttemptView> Attempts);
+    IReadOnlyList<AttemptView> Attempts,
+    string? WorkerName = null);
 
 /// <summary>One recorded attempt: who ran it, when, and how it ended.</summary>
 public sealed record AttemptView(

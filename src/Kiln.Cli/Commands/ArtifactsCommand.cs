@@ -9,7 +9,7 @@ public static class ArtifactsCommand
 {
     public static Command Create()
     {
-        var target = new Argument<string>("ref") { Description = "WORK_REQUEST id or WORKFLOW/JOB" };
+        var target = new Argument<string>("ref") { Description = JobReference.Help };
         var attempt = new Option<int?>("--attempt", "-a") { Description = "Which attempt (default: the latest)" };
         var download = new Option<string?>("--download", "-d") { Description = "Download every artifact into this directory (resumes partial files)" };
         var server = ClientSettings.ServerOption();

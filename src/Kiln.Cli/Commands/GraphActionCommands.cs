@@ -8,13 +8,13 @@ public static class GraphActionCommands
 {
     public static Command Cancel() => Create("cancel",
         "Cancel a workflow's unfinished jobs, or one job; running tasks are stopped within seconds.",
-        (client, reference, id, ct) => reference.Job is null ? client.CancelWorkflowAsync(id, ct) : client.CancelWorkRequestAsync(id, ct));
+        (client, workflow, id, ct) => workflow ? client.CancelWorkflowAsync(id, ct) : client.CancelWorkRequestAsync(id, ct));
 
     public static Command Retry() => Create("retry",
         "Re-run what failed, was skipped or cancelled in a workflow (or one job and what it caused to be skipped); succeeded work is kept.",
-        (client, reference, id, ct) => reference.Job is null ? client.RetryWorkflowAsync(id, ct) : client.RetryWorkRequestAsync(id, ct));
+        (client, workflow, id, ct) => workflow ? client.RetryWorkflowAsync(id, ct) : client.RetryWorkRequestAsync(id, ct));
 
-    private static Command Create(string name, string description, Func<KilnClient, JobReference, long, CancellationToken, Task<ActionResponse>> act)
+    private static Command Create(string name, string description, Func<KilnClient, bool, long, CancellationToken, Task<ActionResponse>> act)
     {
         var target = new Argument<string>("ref") { Description = JobReference.Help };
         var server = ClientSettings.ServerOption();
@@ -24,8 +24,8 @@ public static class GraphActionCommands
         {
             using var client = new KilnClient(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
-            var id = await reference.WorkRequestIdAsync(client, ct);
-            return CliRun.PrintAction(await act(client, reference, id, ct), parse.GetValue(json));
+            var id = reference.IsWorkflow ? await reference.WorkflowIdAsync(client, ct) : await reference.WorkRequestIdAsync(client, ct);
+            return CliRun.PrintAction(await act(client, reference.IsWorkflow, id, ct), parse.GetValue(json));
         }));
         return command;
     }

@@ -15,7 +15,7 @@ public static class LogsCommand
 
     public static Command Create()
     {
-        var target = new Argument<string>("ref") { Description = "WORK_REQUEST id (as in 'kiln show') or WORKFLOW/JOB (e.g. 7/build[amd64])" };
+        var target = new Argument<string>("ref") { Description = JobReference.Help };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new output until the job finishes" };
         var attempt = new Option<int?>("--attempt", "-a") { Description = "Which attempt (default: the latest)" };
         var server = ClientSettings.ServerOption();

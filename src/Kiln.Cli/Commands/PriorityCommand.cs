@@ -17,8 +17,8 @@ public static class PriorityCommand
         {
             using var client = new KilnClient(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
-            var answer = reference.Job is null
-                ? await client.AdjustWorkflowPriorityAsync(reference.Id, parse.GetValue(value), ct)
+            var answer = reference.IsWorkflow
+                ? await client.AdjustWorkflowPriorityAsync(await reference.WorkflowIdAsync(client, ct), parse.GetValue(value), ct)
                 : await client.SetPriorityAsync(await reference.WorkRequestIdAsync(client, ct), parse.GetValue(value), ct);
             return CliRun.PrintAction(answer, parse.GetValue(json));
         }));

@@ -5,23 +5,35 @@ using Spectre.Console;
 
 namespace Kiln.Cli.Commands;
 
-/// <summary><c>kiln show 7</c> (a workflow and its jobs) or <c>kiln show 7/build</c> (a job: attempts, artifacts).</summary>
+/// <summary>
+/// <c>kiln show 7</c> (a workflow and its jobs) or <c>kiln show 7/build</c> (a job: attempts,
+/// artifacts). A workflow of more than <see cref="JobsListed"/> jobs is summarised by job and
+/// state (a 10,000-entry matrix is not 10,000 lines); <c>--all</c> lists every job and
+/// <c>--state</c> only those in one state.
+/// </summary>
 public static class ShowCommand
 {
+    public const int JobsListed = 50;
+
+    private static readonly string[] States = ["pending", "blocked", "running", "succeeded", "failed", "skipped", "cancelled"];
+
     public static Command Create()
     {
         var target = new Argument<string>("ref") { Description = JobReference.Help };
+        var all = new Option<bool>("--all") { Description = $"List every job, even when there are more than {JobsListed}" };
+        var state = new Option<string?>("--state") { Description = "List only jobs in this state (" + string.Join(", ", States) + ")" };
+        state.AcceptOnlyFromAmong(States);
         var server = ClientSettings.ServerOption();
         var json = ClientSettings.JsonOption();
-        var command = new Command("show", "Show a workflow and its jobs, or one job with its attempts and artifacts.") { target, server, json };
+        var command = new Command("show", "Show a workflow and its jobs, or one job with its attempts and artifacts.") { target, all, state, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("show", parse.GetValue(server), async url =>
         {
             using var client = new KilnClient(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
             var asJson = parse.GetValue(json);
-            if (reference.Job is null)
+            if (reference.IsWorkflow)
             {
-                var workflow = await client.GetWorkflowAsync(reference.Id, ct);
+                var workflow = await client.GetWorkflowAsync(await reference.WorkflowIdAsync(client, ct), ct);
                 if (asJson)
                 {
                     CliRun.PrintJson(workflow);
@@ -31,7 +43,17 @@ public static class ShowCommand
                 Views.Line(Views.Headline(workflow));
                 Views.Line($"created {Views.Time(workflow.CreatedAt)}" + (workflow.FinishedAt is { } f ? $", finished {Views.Time(f)} ({Views.Duration(workflow.CreatedAt, f, now)})" : ""));
                 Views.Line(Views.Progress(workflow.Counts));
-                AnsiConsole.Write(Views.Jobs(workflow, now));
+                var only = parse.GetValue(state);
+                var jobs = (workflow.Jobs ?? []).Where(j => only is null || j.State == only).ToList();
+                if (jobs.Count > JobsListed && !parse.GetValue(all))
+                {
+                    AnsiConsole.Write(Views.JobGroups(jobs, States));
+                    Views.Line($"[grey]{jobs.Count} jobs, summarised by job; list them with kiln show {workflow.Id} --all, or only some with --state failed (or another state)[/]");
+                }
+                else
+                {
+                    AnsiConsole.Write(Views.Jobs(workflow with { Jobs = jobs }, now));
+                }
                 return 0;
             }
             var id = await reference.WorkRequestIdAsync(client, ct);
@@ -63,7 +85,7 @@ public static class ShowCommand
         }
         if (s.State == "running")
         {
-            attempts.AddRow(s.Attempt.ToString(CultureInfo.InvariantCulture), "", Views.Time(s.StartedAt), Views.Duration(s.StartedAt, null, TimeProvider.System.GetUtcNow()), Views.State("running"), "", "");
+            attempts.AddRow(s.Attempt.ToString(CultureInfo.InvariantCulture), Markup.Escape(job.WorkerName ?? "-"), Views.Time(s.StartedAt), Views.Duration(s.StartedAt, null, TimeProvider.System.GetUtcNow()), Views.State("running"), "", "");
         }
         AnsiConsole.Write(attempts);
         if (artifacts.Items.Count > 0)
@@ -75,6 +97,6 @@ public static class ShowCommand
             }
             AnsiConsole.Write(table);
         }
-        Views.Line($"[grey]log: kiln logs {s.Id}[/]");
+        Views.Line($"[grey]log: kiln logs wr:{s.Id}[/]");
     }
 }

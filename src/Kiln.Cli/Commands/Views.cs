@@ -83,6 +83,23 @@ public static class Views
         return table;
     }
 
+    /// <summary>One row per job (a matrix job's entries together) with its count in each state.</summary>
+    public static Table JobGroups(IReadOnlyList<WorkRequestSummary> jobs, IReadOnlyList<string> states)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("job").AddColumn("entries");
+        foreach (var state in states)
+        {
+            table.AddColumn(new TableColumn(State(state)).RightAligned());
+        }
+        foreach (var group in jobs.GroupBy(j => j.Name.IndexOf('[', StringComparison.Ordinal) is var b and > 0 ? j.Name[..b] + "[…]" : j.Name))
+        {
+            var cells = new List<string> { Markup.Escape(group.Key), group.Count().ToString(CultureInfo.InvariantCulture) };
+            cells.AddRange(states.Select(s => group.Count(j => j.State == s) is var n and > 0 ? n.ToString(CultureInfo.InvariantCulture) : ""));
+            table.AddRow([.. cells]);
+        }
+        return table;
+    }
+
     public static string Headline(WorkflowView w) =>
         $"Workflow [bold]{w.Id}[/] [bold]{Markup.Escape(w.Name)}[/] ({Markup.Escape(w.Project)}): {State(w.State)}";
 }

@@ -30,6 +30,7 @@ public static class WorkflowWatcher
             {
                 last = await PollUntilDoneAsync(client, ids, current => { live.UpdateTarget(Render(current, time.GetUtcNow())); live.Refresh(); }, time, ct);
             });
+            await ReportFailuresAsync(client, last, ct);
             return last;
         }
         var seen = new Dictionary<long, string>();
@@ -56,7 +57,47 @@ public static class WorkflowWatcher
             Console.Out.WriteLine($"workflow {workflow.Id} '{workflow.Name}' {workflow.State}: {c.Succeeded} succeeded, {c.Failed} failed, {c.Skipped} skipped, {c.Cancelled} cancelled"
                 + $" in {Views.Duration(workflow.CreatedAt, workflow.FinishedAt, time.GetUtcNow())}");
         }
+        await ReportFailuresAsync(client, views, ct);
         return views;
+    }
+
+    private const int FailedJobsShown = 3;
+    private const int TailLines = 10;
+    private const int TailBytes = 8 * 1024;
+
+    /// <summary>
+    /// For a workflow that did not succeed: which jobs failed and the end of each one's log, so
+    /// that the reason is on screen (and in a CI log) without a second command.
+    /// </summary>
+    private static async Task ReportFailuresAsync(KilnClient client, IReadOnlyList<WorkflowView> views, CancellationToken ct)
+    {
+        foreach (var workflow in views.Where(v => v.State != "succeeded"))
+        {
+            var failed = (workflow.Jobs ?? []).Where(j => j.State == "failed").ToList();
+            foreach (var job in failed.Take(FailedJobsShown))
+            {
+                var detail = await client.GetWorkRequestAsync(job.Id, ct);
+                var message = detail.Attempts.Count > 0 ? detail.Attempts[^1].Message : null;
+                Console.Out.WriteLine($"failed: {workflow.Id}/{job.Name} (attempt {job.Attempt}{(message is null ? "" : $": {message}")}); last lines of its log (kiln logs {workflow.Id}/{job.Name}):");
+                foreach (var line in await LogTailAsync(client, job.Id, ct))
+                {
+                    Console.Out.WriteLine($"  | {line}");
+                }
+            }
+            if (failed.Count > FailedJobsShown)
+            {
+                Console.Out.WriteLine($"… and {failed.Count - FailedJobsShown} more failed job(s): kiln show {workflow.Id} --state failed");
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<string>> LogTailAsync(KilnClient client, long id, CancellationToken ct)
+    {
+        var size = (await client.ReadLogAsync(id, null, long.MaxValue / 2, 0, Stream.Null, ct)).Size;
+        using var buffer = new MemoryStream();
+        await client.ReadLogAsync(id, null, Math.Max(0, size - TailBytes), 0, buffer, ct);
+        var lines = System.Text.Encoding.UTF8.GetString(buffer.ToArray()).TrimEnd('\n').Split('\n');
+        return lines.Length == 1 && lines[0].Length == 0 ? ["(the log is empty)"] : lines[^Math.Min(TailLines, lines.Length)..];
     }
 
     private static async Task<IReadOnlyList<WorkflowView>> PollUntilDoneAsync(

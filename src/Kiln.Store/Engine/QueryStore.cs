@@ -59,7 +59,9 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
     private static readonly string GetWorkRequestSql = $"""
         SELECT {WorkRequestColumns}, p.name, r.tags, r.run, r.env, r.outputs, r.timeout_seconds, r.max_attempts,
                r.retry_on_failure, r.cancel_requested, r.not_before,
-               ARRAY(SELECT depends_on_id FROM dependencies WHERE work_request_id = r.id ORDER BY 1)
+               ARRAY(SELECT depends_on_id FROM dependencies WHERE work_request_id = r.id ORDER BY 1),
+               -- Who runs the current attempt: attempts gets its row only when the attempt ends.
+               (SELECT name FROM workers WHERE id = r.worker_id AND r.state = 'running')
         FROM work_requests r JOIN projects p ON p.id = r.project_id WHERE r.id = @id
         """;
 
@@ -163,7 +165,8 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
                 CancelRequested: reader.GetBoolean(18),
                 NotBefore: reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19),
                 Needs: reader.GetFieldValue<long[]>(20),
-                Attempts: attempts);
+                Attempts: attempts,
+                WorkerName: reader.IsDBNull(21) ? null : reader.GetString(21));
         }
     }
 
