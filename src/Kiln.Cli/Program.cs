@@ -21,4 +21,9 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop
 // workers before the server); the server's host handles its own. No forced exit after Ctrl-C.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    return UsageErrors.Report(parse);
+}
+return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -56,4 +56,43 @@ public sealed class WorkflowFileTests
         var file = WorkflowFile.Parse("w.yaml", "name: x\njobs:\n  a:\n    run: echo\n    needs: [b]\n");
         Assert.Equal("w.yaml:5: jobs.a.needs[0]: unknown job 'b'", file.Describe(new FieldError("jobs.a.needs[0]", "unknown job 'b'")));
     }
+
+    [Fact]
+    public void A_list_instead_of_a_mapping_says_what_a_workflow_file_is_without_dotnet_type_names()
+    {
+        var error = Assert.Throws<WorkflowFileException>(() => WorkflowFile.Parse("w.yaml", "- name: x\n- jobs: {}\n"));
+        Assert.StartsWith("w.yaml:1:1: a workflow file is a mapping of keys", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Kiln.Contracts", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_word_where_a_number_belongs_names_the_line_and_field_not_System_Int32()
+    {
+        var error = Assert.Throws<WorkflowFileException>(() => WorkflowFile.Parse("w.yaml", "name: x\njobs:\n  a:\n    run: echo\n    priority: high\n"));
+        Assert.StartsWith("w.yaml:5:", error.Message, StringComparison.Ordinal);
+        Assert.Contains("jobs.a.priority: expected a whole number", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tab_in_the_indentation_is_reported_at_its_own_line()
+    {
+        var error = Assert.Throws<WorkflowFileException>(() => WorkflowFile.Parse("w.yaml", "name: x\njobs:\n  a:\n\trun: echo\n"));
+        Assert.StartsWith("w.yaml:4:1: a tab indents this line", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tab_inside_a_block_of_text_is_kept()
+    {
+        var file = WorkflowFile.Parse("w.yaml", "jobs:\n  a:\n    run: |\n      all:\n      \tmake\n");
+        Assert.Equal("all:\n\tmake\n", file.Document.Jobs!["a"].Run);
+    }
+
+    [Fact]
+    public void A_json_file_with_a_wrong_type_names_the_field_without_dotnet_type_names()
+    {
+        var error = Assert.Throws<WorkflowFileException>(() => WorkflowFile.Parse("w.json", "{\"jobs\": {\"a\": {\"run\": \"x\", \"priority\": \"high\"}}}"));
+        Assert.Contains("jobs.a.priority: expected a whole number", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error.Message, StringComparison.Ordinal);
+    }
 }

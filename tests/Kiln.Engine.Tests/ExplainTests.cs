@@ -85,6 +85,70 @@ public sealed class ExplainTests : EngineTest
         await E.CompleteAsync(a, AttemptEnd.Failed, 1);
         var view = await ExplainJobAsync(wf, "b");
         Assert.Equal("dependency-failed", view.Reasons[0].Code);
-        Assert.Contains($"kiln retry {a.WorkRequestId}", view.Summary);
+        Assert.Contains($"kiln retry wr:{a.WorkRequestId}", view.Summary);
+    }
+
+    // Combined situations: free slots promise a start only when nothing else holds the job back.
+
+    [Fact]
+    public async Task Free_slots_with_work_ahead_say_the_work_ahead_takes_them_not_that_it_starts_soon()
+    {
+        await E.WorkerAsync("w1"); // 4 slots, all free
+        var wf = await E.SubmitAsync(EngineFixture.Doc(("a", []), ("b", []), ("c", []), ("d", []), ("e", []), ("f", [])));
+        var view = await ExplainJobAsync(wf, "f");
+        Assert.Equal("position", view.Reasons[0].Code);
+        Assert.StartsWith("5 work request(s)", view.Summary, StringComparison.Ordinal);
+        Assert.All(view.Reasons, r => Assert.DoesNotContain("within seconds", r.Message, StringComparison.Ordinal));
+        Assert.Contains(view.Reasons, r => r.Code == "slots" && r.Message.Contains("will take them first", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Free_slots_and_nothing_ahead_say_it_starts_within_seconds()
+    {
+        await E.WorkerAsync("w1");
+        var wf = await E.SubmitAsync(EngineFixture.Doc(("a", []), ("b", [])));
+        var view = await ExplainJobAsync(wf, "b");
+        Assert.Contains(view.Reasons, r => r.Code == "slots" && r.Message.EndsWith("it should start within seconds", StringComparison.Ordinal));
+        Assert.DoesNotContain(view.Reasons, r => r.Message.Contains("served first", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Free_slots_of_a_capped_project_do_not_promise_a_start()
+    {
+        await new ProjectStore(E.DataSource, E.Time).PutAsync("capped2", new ProjectSettings(1, 0, 1), default);
+        var wf = await E.SubmitAsync(EngineFixture.Doc(("a", []), ("b", [])) with { Project = "capped2" });
+        var worker = await E.WorkerAsync("w1");
+        var running = await E.ClaimOneAsync(worker);
+        var waiting = (await E.WorkflowAsync(wf)).Jobs!.Single(j => j.Id != running.WorkRequestId);
+        var view = (await Explain.ExplainAsync(waiting.Id, default))!;
+        Assert.Equal("project-at-cap", view.Reasons[0].Code);
+        Assert.All(view.Reasons, r => Assert.DoesNotContain("within seconds", r.Message, StringComparison.Ordinal));
+        Assert.Contains(view.Reasons, r => r.Code == "slots" && r.Message.Contains("its project is at its cap", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Free_slots_during_a_retry_backoff_do_not_promise_a_start()
+    {
+        var wf = await E.SubmitAsync(new WorkflowDocument
+        {
+            Jobs = new() { ["flaky"] = new JobDocument { Run = "x", Retry = new RetryPolicyDocument { MaxAttempts = 3, OnFailure = true, BackoffSeconds = 600 } } },
+        });
+        var worker = await E.WorkerAsync("w1");
+        await E.CompleteAsync(await E.ClaimOneAsync(worker), AttemptEnd.Failed, 1);
+        var view = await ExplainJobAsync(wf, "flaky");
+        Assert.Equal("retry-backoff", view.Reasons[0].Code);
+        Assert.All(view.Reasons, r => Assert.DoesNotContain("within seconds", r.Message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Free_slots_while_another_project_is_served_first_do_not_promise_a_start()
+    {
+        var worker = await E.WorkerAsync("w1");
+        var mine = await E.SubmitAsync(EngineFixture.Doc(("a", []), ("b", [])) with { Project = "busy" });
+        await E.ClaimOneAsync(worker); // "busy" now runs one job, so an idle project with waiting work is further below its share
+        await E.SubmitAsync(EngineFixture.Doc(("x", [])) with { Project = "idle" });
+        var view = await ExplainJobAsync(mine, (await E.WorkflowAsync(mine)).Jobs!.Single(j => j.State == "pending").Name);
+        Assert.Contains(view.Reasons, r => r.Code == "fair-share" && r.Message.Contains("served first", StringComparison.Ordinal));
+        Assert.All(view.Reasons, r => Assert.DoesNotContain("within seconds", r.Message, StringComparison.Ordinal));
     }
 }

@@ -36,6 +36,11 @@ public static class CliRun
         {
             return Fail(command, e.Message, 1);
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            var why = e.InnerException?.InnerException?.Message ?? e.InnerException?.Message ?? e.Message;
+            return Fail(command, $"no TLS (https) connection to {server}: {why.TrimEnd('.')}; a farm started by 'kiln up' or 'kiln server' speaks plain http:// unless a proxy adds TLS", Unreachable);
+        }
         catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError == HttpRequestError.ConnectionError)
         {
             return Fail(command, $"cannot reach the Kiln server at {server} ({e.Message}); start one with 'kiln up' or set --server / KILN_URL", Unreachable);

@@ -51,6 +51,11 @@ public static class ServerCommand
 
     private static async Task<int> RunAsync(KilnServerOptions options, CancellationToken ct)
     {
+        if (ListenAddress.FirstBusy(options.Urls) is { } busy)
+        {
+            await Console.Error.WriteLineAsync($"kiln server: {busy} is already in use by another program; choose another address with --urls");
+            return 1;
+        }
         KilnServerHost host;
         try
         {

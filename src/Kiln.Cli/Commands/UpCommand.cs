@@ -67,6 +67,19 @@ public static class UpCommand
         using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
+        // Before anything touches the data directory or the database: a second 'kiln up' on the same
+        // directory would adopt the first one's cluster, re-register its workers and rewrite client.json.
+        using var farmLock = FarmLock.TryAcquire(options.DataDirectory, out var holder);
+        if (farmLock is null)
+        {
+            return CliRun.Fail("up", $"{options.DataDirectory} is in use by another farm ({(holder > 0 ? $"'kiln up' process {holder}" : "another process")} holds {FarmLock.FileName}); "
+                + "stop that one, or use another --data-dir", 1);
+        }
+        if (ListenAddress.FirstBusy(options.Urls) is { } busy)
+        {
+            return CliRun.Fail("up", $"{busy} is already in use by another program; choose another address with --urls", 1);
+        }
+
         KilnServerHost host;
         try
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Kiln.Contracts;
 using Kiln.Worker;
 using Microsoft.Extensions.Logging;
 
@@ -108,7 +109,15 @@ public static class WorkerCommand
                     hardStop.CancelAfter(ReportGrace);
                 }, CancellationToken.None);
             }
-            await agent.RunAsync(hardStop.Token);
+            try
+            {
+                await agent.RunAsync(hardStop.Token);
+            }
+            catch (KilnApiException e) when (e.Status == System.Net.HttpStatusCode.Unauthorized)
+            {
+                throw new CliException($"the server at {url} refused the registration token ({e.Message}); "
+                    + "give the token 'kiln server' or 'kiln up' printed, in the KILN_TOKEN environment variable or the worker's token file option");
+            }
             return 0;
         }));
         return command;

@@ -5,14 +5,23 @@ using Spectre.Console;
 
 namespace Kiln.Cli.Commands;
 
-/// <summary><c>kiln workers</c>: registered workers, what they offer and how busy they are.</summary>
+/// <summary>
+/// <c>kiln workers</c>: registered workers, what they offer and how busy they are. A worker not
+/// heard from for <see cref="OnlineWindow"/> is offline (it polls at least every 15 s); offline
+/// workers not seen for <see cref="HiddenAfter"/> are left out unless <c>--all</c>.
+/// </summary>
 public static class WorkersCommand
 {
+    public static readonly TimeSpan OnlineWindow = TimeSpan.FromSeconds(90);
+
+    public static readonly TimeSpan HiddenAfter = TimeSpan.FromHours(1);
+
     public static Command Create()
     {
         var server = ClientSettings.ServerOption();
         var json = ClientSettings.JsonOption();
-        var command = new Command("workers", "List registered workers.") { server, json };
+        var all = new Option<bool>("--all") { Description = "Also list workers offline for more than an hour" };
+        var command = new Command("workers", "List registered workers (online, and offline ones seen within the last hour).") { all, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("workers", parse.GetValue(server), async url =>
         {
             using var client = new KilnClient(url);
@@ -25,20 +34,26 @@ public static class WorkersCommand
                 after = page.Next;
             }
             while (after is not null);
+            var now = TimeProvider.System.GetUtcNow();
+            var shown = parse.GetValue(all) ? workers : [.. workers.Where(w => now - w.LastSeenAt <= HiddenAfter)];
             if (parse.GetValue(json))
             {
-                CliRun.PrintJson(workers);
+                CliRun.PrintJson(shown);
                 return 0;
             }
-            var now = TimeProvider.System.GetUtcNow();
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "name", "architectures", "queues", "tags", "running", "last seen");
-            foreach (var w in workers)
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "name", "status", "architectures", "queues", "tags", "running", "last seen");
+            foreach (var w in shown)
             {
-                table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), Markup.Escape(string.Join(",", w.Architectures)),
-                    Markup.Escape(string.Join(",", w.Queues)), Markup.Escape(string.Join(",", w.Tags)), $"{w.Running}/{w.Slots}",
-                    $"{Views.Duration(w.LastSeenAt, now, now)} ago");
+                var online = now - w.LastSeenAt <= OnlineWindow;
+                table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), online ? "[green]online[/]" : "[grey]offline[/]",
+                    Markup.Escape(string.Join(",", w.Architectures)), Markup.Escape(string.Join(",", w.Queues)), Markup.Escape(string.Join(",", w.Tags)),
+                    online ? $"{w.Running}/{w.Slots}" : $"-/{w.Slots}", $"{Views.Duration(w.LastSeenAt, now, now)} ago");
             }
             AnsiConsole.Write(table);
+            if (workers.Count > shown.Count)
+            {
+                Views.Line($"[grey]{workers.Count - shown.Count} worker(s) offline for more than {HiddenAfter.TotalHours:0} h not shown; kiln workers --all lists them[/]");
+            }
             return 0;
         }));
         return command;

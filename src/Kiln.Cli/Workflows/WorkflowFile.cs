@@ -67,7 +67,11 @@ public sealed partial class WorkflowFile
             }
             catch (JsonException e)
             {
-                throw new WorkflowFileException($"{path}:{(e.LineNumber ?? 0) + 1}: {e.Message}");
+                var field = e.Path is { Length: > 2 } p ? $"{p[2..]}: " : "";
+                var message = e.Message.Contains("could not be converted to", StringComparison.Ordinal)
+                    ? $"expected {Kind(e.Message)} here"
+                    : e.Message.Split(" Path:", 2)[0];
+                throw new WorkflowFileException($"{path}:{(e.LineNumber ?? 0) + 1}: {field}{message}");
             }
         }
         try
@@ -77,9 +81,19 @@ public sealed partial class WorkflowFile
         }
         catch (YamlException e)
         {
-            throw new WorkflowFileException($"{path}:{e.Start.Line}:{e.Start.Column}: {Explain(e)}");
+            throw new WorkflowFileException(YamlErrors.Describe(path, text, e, Explain));
         }
     }
+
+    /// <summary>What a .NET type is called in a workflow file.</summary>
+    internal static string Kind(string typeText) =>
+        typeText.Contains("Int32", StringComparison.Ordinal) || typeText.Contains("Int64", StringComparison.Ordinal) ? "a whole number"
+        : typeText.Contains("Double", StringComparison.Ordinal) ? "a number"
+        : typeText.Contains("Boolean", StringComparison.Ordinal) ? "true or false"
+        : typeText.Contains("Dictionary", StringComparison.Ordinal) || typeText.Contains("Kiln.Contracts", StringComparison.Ordinal) ? "a mapping (key: value lines)"
+        : typeText.Contains("List", StringComparison.Ordinal) || typeText.Contains("[]", StringComparison.Ordinal) ? "a list"
+        : typeText.Contains("String", StringComparison.Ordinal) ? "a single value (text)"
+        : "a different kind of value";
 
     /// <summary>"file:line: field: message" for a server-side validation error, with the line when the field is in the file.</summary>
     public string Describe(FieldError error)
@@ -106,7 +120,28 @@ public sealed partial class WorkflowFile
             return $"unknown key '{match.Groups[1].Value}'" + (known.Count > 0 ? $" (expected one of: {string.Join(", ", known)})" : "");
         }
         var message = inner.Message;
-        return message.Contains("Duplicate key", StringComparison.OrdinalIgnoreCase) ? $"repeated key: {message}" : message;
+        if (message.Contains("Duplicate key", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"repeated key: {message}";
+        }
+        // Deserialisation failures name .NET types ("System.Int32", "Kiln.Contracts.…"); say what the file should hold instead.
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is FormatException or OverflowException || x.Message.Contains("System.", StringComparison.Ordinal) || x.Message.Contains("Kiln.", StringComparison.Ordinal))
+            {
+                var types = string.Join(' ', Chain(e).Select(c => c.Message));
+                return $"expected {Kind(types)} here";
+            }
+        }
+        return message;
+    }
+
+    private static IEnumerable<Exception> Chain(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            yield return x;
+        }
     }
 
     /// <summary>Every key and list item of the file by its API field path (<c>jobs.build.needs[0]</c>) → line.</summary>

@@ -55,9 +55,13 @@ public static class WorkersApi
         HttpRequest request, WorkerRegistrationToken token, WorkerStore workers, KilnServerOptions options, CancellationToken ct)
     {
         var presented = WorkerAuthFilter.BearerToken(request);
-        if (presented is null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(token.Value)))
+        if (presented is null)
         {
-            return ApiProblems.Unauthorized("registration needs 'Authorization: Bearer <registration token>'; the server prints it at startup (or set KILN_WORKER_TOKEN)");
+            return ApiProblems.Unauthorized("registration needs 'Authorization: Bearer <registration token>'; the server prints the token at startup ('kiln worker' reads it from KILN_TOKEN)");
+        }
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(token.Value)))
+        {
+            return ApiProblems.Unauthorized("the registration token was refused: it is not this farm's token; use the one the server prints at startup");
         }
         var (body, problem) = await ApiJson.ReadAsync<RegisterWorkerRequest>(request, BodyMaxBytes, ct);
         if (problem is not null)

@@ -104,7 +104,7 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
         var culprit = deps.FirstOrDefault(d => d.State is WorkRequestState.Failed or WorkRequestState.Cancelled or WorkRequestState.Skipped);
         return [new ExplainReason("dependency-failed", culprit is null
             ? "it was skipped because a dependency did not succeed"
-            : $"it was skipped because its dependency '{culprit.Name}' is {culprit.State}; retry that one (kiln retry {culprit.Id}) or the workflow")];
+            : $"it was skipped because its dependency '{culprit.Name}' is {culprit.State}; retry that one (kiln retry wr:{culprit.Id}) or the workflow")];
     }
 
     private static List<ExplainReason> Running(Request r) =>
@@ -113,12 +113,19 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
             + (r.CancelRequested ? "; cancellation was requested and reaches the worker at its next heartbeat" : "")),
     ];
 
+    /// <summary>
+    /// A pending job's reasons, most specific first. The facts are gathered first and the
+    /// sentences written from all of them, so they cannot contradict each other: free slots
+    /// promise a start "within seconds" only when nothing holds the job back and nothing is
+    /// claimed before it.
+    /// </summary>
     private async Task<List<ExplainReason>> PendingAsync(NpgsqlConnection conn, Request r, DateTimeOffset now, CancellationToken ct)
     {
-        var reasons = new List<ExplainReason>();
-        if (r.NotBefore is { } notBefore && notBefore > now)
+        var reasons = new List<(int Order, ExplainReason Reason)>();
+        var backoff = r.NotBefore is { } notBefore && notBefore > now;
+        if (backoff)
         {
-            reasons.Add(new("retry-backoff", $"attempt {r.Attempt} failed ({r.LastMessage ?? "no message"}); it is retried after {notBefore:u}"));
+            reasons.Add((0, new("retry-backoff", $"attempt {r.Attempt} failed ({r.LastMessage ?? "no message"}); it is retried after {r.NotBefore:u}")));
         }
 
         var workers = new List<(string Name, string[] Architectures, string[] Tags, string[] Queues, int Slots, int Running)>();
@@ -137,25 +144,27 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
         var matching = withArch.Where(w => r.Tags.All(w.Tags.Contains)).ToList();
         if (workers.Count == 0)
         {
-            reasons.Add(new("no-workers", "no worker is connected to the farm; start one with 'kiln worker'"));
+            reasons.Add((1, new("no-workers", "no worker is connected to the farm; start one with 'kiln worker'")));
         }
         else if (inQueue.Count == 0)
         {
-            reasons.Add(new("no-worker-for-queue", $"no connected worker serves queue '{r.Queue}'; start one with 'kiln worker --queue {r.Queue}'"));
+            reasons.Add((1, new("no-worker-for-queue", $"no connected worker serves queue '{r.Queue}'; start one with 'kiln worker --queue {r.Queue}'")));
         }
         else if (withArch.Count == 0)
         {
             var offered = string.Join(", ", inQueue.SelectMany(w => w.Architectures).Distinct().Order());
-            reasons.Add(new("no-worker-for-architecture", $"no connected worker in queue '{r.Queue}' builds for architecture {r.Architecture} (connected ones offer: {offered})"));
+            reasons.Add((1, new("no-worker-for-architecture", $"no connected worker in queue '{r.Queue}' builds for architecture {r.Architecture} (connected ones offer: {offered})")));
         }
         else if (matching.Count == 0)
         {
             var missing = r.Tags.Where(t => !withArch.Any(w => w.Tags.Contains(t))).ToList();
-            reasons.Add(new("no-worker-for-tags", missing.Count > 0
+            reasons.Add((1, new("no-worker-for-tags", missing.Count > 0
                 ? $"no connected worker offers tag{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)}"
-                : $"no single connected worker offers all of the tags {string.Join(", ", r.Tags)}"));
+                : $"no single connected worker offers all of the tags {string.Join(", ", r.Tags)}")));
         }
 
+        var atCap = false;
+        var projectsAhead = 0;
         await using (var cmd = new NpgsqlCommand(ProjectsAheadSql, conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string>("queue", r.Queue));
@@ -165,44 +174,58 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
             if (await reader.ReadAsync(ct))
             {
                 var running = reader.GetInt32(0);
-                var projectsAhead = reader.GetInt32(1);
+                projectsAhead = reader.GetInt32(1);
                 var runningEverywhere = reader.GetInt32(2);
                 if (r.MaxRunning is { } cap && runningEverywhere >= cap)
                 {
-                    reasons.Add(new("project-at-cap", $"project '{r.Project}' is at its cap of {cap} running work request{(cap == 1 ? "" : "s")}; it starts when one of them finishes"));
+                    atCap = true;
+                    reasons.Add((2, new("project-at-cap", $"project '{r.Project}' is at its cap of {cap} running work request{(cap == 1 ? "" : "s")}; it starts when one of them finishes")));
                 }
-                reasons.Add(new("fair-share", $"project '{r.Project}' has {running} running in queue '{r.Queue}' (weight {r.Weight}); " +
-                    (projectsAhead == 0 ? "it is first in the fair order" : $"{projectsAhead} other project(s) with waiting work are further below their share and are served first")));
+                reasons.Add((projectsAhead > 0 ? 4 : 6, new("fair-share", $"project '{r.Project}' has {running} running in queue '{r.Queue}' (weight {r.Weight}); " +
+                    (projectsAhead == 0 ? "it is first in the fair order" : $"{projectsAhead} other project(s) with waiting work are further below their share and are served first"))));
             }
         }
+        long ahead;
         await using (var cmd = new NpgsqlCommand(AheadInProjectSql, conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter<long>("project", r.ProjectId));
             cmd.Parameters.Add(new NpgsqlParameter<string>("queue", r.Queue));
             cmd.Parameters.Add(new NpgsqlParameter<double>("rank", r.ClaimRank ?? double.MaxValue));
             cmd.Parameters.Add(new NpgsqlParameter<long>("id", r.Id));
-            var ahead = (long)(await cmd.ExecuteScalarAsync(ct))!;
-            reasons.Add(new("position", ahead == 0
+            ahead = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            reasons.Add((ahead > 0 ? 4 : 6, new("position", ahead == 0
                 ? $"it is next in project '{r.Project}''s part of queue '{r.Queue}'"
-                : $"{ahead} work request(s) of project '{r.Project}' are ahead of it in queue '{r.Queue}'"));
+                : $"{ahead} work request(s) of project '{r.Project}' are ahead of it in queue '{r.Queue}'")));
         }
         if (matching.Count > 0)
         {
             var slots = matching.Sum(w => w.Slots);
-            var busy = matching.Sum(w => Math.Min(w.Running, w.Slots));
-            reasons.Add(new("slots", busy >= slots
-                ? $"all {slots} slot(s) of the {matching.Count} matching worker(s) are busy"
-                : $"{slots - busy} of {slots} matching slot(s) are free; it should start within seconds"));
+            var free = slots - matching.Sum(w => Math.Min(w.Running, w.Slots));
+            string message;
+            var order = 5;
+            if (free <= 0)
+            {
+                message = $"all {slots} slot(s) of the {matching.Count} matching worker(s) are busy";
+                order = 3;
+            }
+            else if (backoff || atCap)
+            {
+                message = $"{free} of {slots} matching slot(s) are free, but it may not start yet: {(backoff ? "it waits for its retry time" : "its project is at its cap")}";
+            }
+            else if (projectsAhead > 0 || ahead >= free)
+            {
+                var before = string.Join(" and ", new[] { ahead > 0 ? $"the {ahead} work request(s) ahead of it" : null, projectsAhead > 0 ? "other projects' waiting work" : null }.OfType<string>());
+                message = $"{free} of {slots} matching slot(s) are free, but {before} will take them first";
+            }
+            else
+            {
+                message = $"{free} of {slots} matching slot(s) are free{(ahead > 0 ? $" and only {ahead} work request(s) are claimed before it" : "")}; it should start within seconds";
+                order = 7;
+            }
+            reasons.Add((order, new("slots", message)));
         }
         // Most specific first: a missing worker or a cap explains more than a queue position.
-        return [.. reasons.OrderBy(x => x.Code switch
-        {
-            "retry-backoff" => 0,
-            "no-workers" or "no-worker-for-queue" or "no-worker-for-architecture" or "no-worker-for-tags" => 1,
-            "project-at-cap" => 2,
-            "slots" when x.Message.StartsWith("all", StringComparison.Ordinal) => 3,
-            _ => 4,
-        })];
+        return [.. reasons.OrderBy(x => x.Order).Select(x => x.Reason)];
     }
 
     private static async Task<List<Dependency>> UnfinishedDependenciesAsync(NpgsqlConnection conn, long id, CancellationToken ct)
