@@ -88,7 +88,7 @@ public sealed class LifecycleTests : EngineTest
         {
             var a = await E.ClaimOneAsync(worker);
             Assert.Equal(attempt, a.Attempt);
-            var result = await E.Reports.CompleteAsync(a.WorkRequestId, a.LeaseToken, AttemptEnd.Error, null, "disk full", default);
+            var result = await E.Reports.ReportAsync(E.WorkerOf(a), a.WorkRequestId, a.LeaseToken, AttemptEnd.Error, null, "disk full", default);
             if (attempt < 3)
             {
                 Assert.Equal(WorkRequestState.Pending, result.Response!.State);
@@ -136,7 +136,7 @@ public sealed class LifecycleTests : EngineTest
         var worker = await E.WorkerAsync("w1");
         var a = await E.ClaimOneAsync(worker);
 
-        var wrongToken = await E.Reports.CompleteAsync(a.WorkRequestId, Guid.NewGuid(), AttemptEnd.Succeeded, 0, null, default);
+        var wrongToken = await E.Reports.ReportAsync(E.WorkerOf(a), a.WorkRequestId, Guid.NewGuid(), AttemptEnd.Succeeded, 0, null, default);
         Assert.Equal(ReportStatus.LeaseNotHeld, wrongToken.Status);
 
         var first = await E.CompleteAsync(a);
@@ -224,14 +224,14 @@ public sealed class LifecycleTests : EngineTest
         var draining = await E.WorkerAsync("draining");
         var first = await E.ClaimOneAsync(draining);
 
-        var released = await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
-        var repeated = await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
+        var released = await E.Reports.ReportAsync(E.WorkerOf(first), first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
+        var repeated = await E.Reports.ReportAsync(E.WorkerOf(first), first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
 
         Assert.Equal(WorkRequestState.Pending, released.Response!.State);
         Assert.Equal(ReportStatus.Repeated, repeated.Status);
         // No backoff for a hand-back, and the single allowed attempt is still there to use.
         var second = await E.ClaimOneAsync(await E.WorkerAsync("other"));
-        var failed = await E.Reports.CompleteAsync(second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "disk", default);
+        var failed = await E.Reports.ReportAsync(E.WorkerOf(second), second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "disk", default);
         Assert.Equal(WorkRequestState.Failed, failed.Response!.State);
         var attempts = (await E.Queries.GetWorkRequestAsync(first.WorkRequestId, default))!.Attempts;
         Assert.Equal([AttemptOutcome.Released, AttemptOutcome.Error], attempts.Select(a => a.Outcome));

@@ -21,17 +21,20 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
 
     private const string ReadSql = $"SELECT {ReadColumns} FROM work_requests w WHERE id = @id";
 
+    /// <summary>
+    /// The recorded answer to a repeated report: the attempt's outcome and the state it led to
+    /// when it was recorded (attempts recorded before next_state existed answer the current state).
+    /// Only the worker that held the attempt gets it (the reaper's own ends have no worker check).
+    /// </summary>
     private const string RecordedSql = """
-        SELECT a.attempt, a.outcome, w.state FROM attempts a JOIN work_requests w ON w.id = a.work_request_id
-        WHERE a.lease_token = @token AND a.work_request_id = @id
+        SELECT a.attempt, a.outcome, coalesce(a.next_state, w.state) FROM attempts a JOIN work_requests w ON w.id = a.work_request_id
+        WHERE a.lease_token = @token AND a.work_request_id = @id AND (@worker IS NULL OR a.worker_id = @worker)
         """;
 
     /// <summary>
     /// Ends the attempt and propagates it, in one statement after the rows were locked in
-    /// ascending order. Everything hangs on <c>ended</c>: the attempt is ended only if it is
-    /// still the one the caller means — same lease token, still running, and (for a worker)
-    /// the lease not yet expired or (for the reaper) expired. If not, nothing else changes
-    /// and the caller reads the row again. Then: the attempt row is written; a success
+    /// ascending order and the decision was taken on what was read under those locks.
+    /// Everything hangs on <c>ended</c>. Then: the attempt row is written; a success
     /// releases blocked dependents (pending at zero unmet); a final failure skips the
     /// dependents passed in @skip; the workflow's counters move by what changed; waiting
     /// claims are notified when work became pending.
@@ -46,12 +49,13 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
                 claim_rank = CASE WHEN @state = 'pending' THEN priority - @queued_epoch / @aging END,
                 finished_at = CASE WHEN @state = 'pending' THEN NULL ELSE @now END,
                 released = released + CASE WHEN @outcome = 'released' THEN 1 ELSE 0 END
+            -- the row is locked and was checked under the lock; this re-states the fence
             WHERE id = @id AND state = 'running' AND lease_token = @token
-              AND CASE WHEN @reaper THEN lease_expires_at < @now OR deadline_at < @now ELSE lease_expires_at >= @now END
             RETURNING id
         ), recorded AS (
-            INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message)
-            SELECT id, @attempt, @worker, @token, @started, @now, @outcome, @exit_code, @message FROM ended
+            -- next_state is the answer a repeat of this report gets: what the attempt led to
+            INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message, next_state)
+            SELECT id, @attempt, @worker, @token, @started, @now, @outcome, @exit_code, @message, @next_state FROM ended
         ), released AS (
             UPDATE work_requests w SET
                 unmet_deps = w.unmet_deps - 1,
@@ -84,52 +88,39 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
         SELECT c.ended, (SELECT count(*) FROM notified)::int FROM changes c
         """;
 
+    /// <summary>
+    /// Ends the attempt held by <paramref name="token"/>. A worker's report passes its id
+    /// (<paramref name="workerId"/>): the attempt must be that worker's, or the report is
+    /// refused like a stale lease and the other worker's attempt is untouched. The reaper
+    /// passes null and ends only an attempt whose lease or deadline has passed.
+    /// </summary>
     public async Task<ReportResult> EndAsync(
-        long id, Guid token, AttemptEnd end, int? exitCode, string? message, bool reaper, CancellationToken ct)
+        long? workerId, long id, Guid token, AttemptEnd end, int? exitCode, string? message, CancellationToken ct)
     {
-        // A concurrent transition (the reaper, a cancel) can change the row between the read
-        // and the fenced update; then read again and decide afresh. Twice is plenty in practice.
-        for (var round = 0; ; round++)
-        {
-            var result = await TryEndAttemptAsync(id, token, end, exitCode, message, reaper, ct);
-            if (result is not null)
-            {
-                return result;
-            }
-            if (round == 5)
-            {
-                throw new InvalidOperationException($"work request {id} kept changing while its attempt was being ended");
-            }
-        }
-    }
-
-    private async Task<ReportResult?> TryEndAttemptAsync(
-        long id, Guid token, AttemptEnd end, int? exitCode, string? message, bool reaper, CancellationToken ct)
-    {
+        var reaper = workerId is null;
         var now = time.GetUtcNow();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        Row? row = null;
-        await using (var read = new NpgsqlCommand(ReadSql, conn))
-        {
-            read.Parameters.Add(new NpgsqlParameter<long>("id", id));
-            await using var reader = await read.ExecuteReaderAsync(ct);
-            if (await reader.ReadAsync(ct))
-            {
-                row = ReadRow(reader, now);
-            }
-        }
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        // Lock, then read, then decide: the row cannot change between what is read here and
+        // the end written below (a cancel, the reaper or a retry waits for this transaction).
+        var row = await LockAndReadAsync(conn, id, now, ct);
         if (row is null)
         {
             return new(ReportStatus.NotFound, null, $"work request {id} does not exist");
         }
-        if (row.State != WorkRequestState.Running || row.LeaseToken != token)
+        if (row.State != WorkRequestState.Running || row.LeaseToken != token || (!reaper && row.WorkerId != workerId))
         {
-            return await RepeatedOrRefusedAsync(conn, id, token, row, ct);
+            return await RepeatedOrRefusedAsync(conn, workerId, id, token, row, ct);
         }
         if (!reaper && row.LeaseExpiresAt < now)
         {
             return new(ReportStatus.LeaseExpired, null,
                 $"the lease on work request {id} (attempt {row.Attempt}) expired at {row.LeaseExpiresAt:u}; the result is refused and the work will be retried");
+        }
+        if (reaper && !(row.LeaseExpiresAt < now || row.DeadlineAt < now))
+        {
+            // Renewed since the reaper listed it: nothing to reap.
+            return new(ReportStatus.LeaseNotHeld, null, $"the lease on work request {id} was renewed");
         }
 
         var (outcome, next) = RetryRules.Decide(end, row.Attempt, row.RetryBase, row.MaxAttempts, row.RetryOnFailure, row.CancelRequested);
@@ -139,41 +130,37 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
 
         var failedFinally = WorkRequestState.IsFinal(next) && next != WorkRequestState.Succeeded;
         var descendants = failedFinally ? await Transitions.DescendantsAsync(conn, id, ct) : [];
-        IEnumerable<long> changing = next == WorkRequestState.Succeeded ? row.Dependents : descendants;
-
-        // One round trip, one implicit transaction: lock in ascending order, then end and propagate.
-        await using var batch = new NpgsqlBatch(conn);
-        batch.BatchCommands.Add(Transitions.LockAscendingCommand([id, .. changing]));
-        batch.BatchCommands.Add(EndAttemptCommand(id, token, row, next, outcome, notBefore, now, reaper, exitCode, message, descendants));
-
-        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        // Dependents and descendants have larger ids than the row: still ascending.
+        await Transitions.LockAboveAsync(conn, id, next == WorkRequestState.Succeeded ? row.Dependents : descendants, ct);
+        await using (var endAttempt = EndAttemptCommand(conn, id, token, row, next, outcome, notBefore, now, exitCode, message, descendants))
         {
-            while (await reader.ReadAsync(ct))
-            {
-                // the lock statement's rows
-            }
-            await reader.NextResultAsync(ct);
-            await reader.ReadAsync(ct);
-            if (reader.GetInt32(0) == 0)
-            {
-                return null;
-            }
+            await endAttempt.ExecuteNonQueryAsync(ct);
         }
+        await tx.CommitAsync(ct);
         return new(ReportStatus.Recorded, new ReportResponse(id, next, row.Attempt, outcome), null);
     }
 
-    private static NpgsqlBatchCommand EndAttemptCommand(
-        long id, Guid token, Row row, string next, string outcome, DateTimeOffset? notBefore, DateTimeOffset now, bool reaper,
+    private static async Task<Row?> LockAndReadAsync(NpgsqlConnection conn, long id, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(Transitions.LockRowsCommand([id]));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(ReadSql) { Parameters = { new NpgsqlParameter<long>("id", id) } });
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        await reader.NextResultAsync(ct);
+        return await reader.ReadAsync(ct) ? ReadRow(reader, now) : null;
+    }
+
+    private static NpgsqlCommand EndAttemptCommand(
+        NpgsqlConnection conn, long id, Guid token, Row row, string next, string outcome, DateTimeOffset? notBefore, DateTimeOffset now,
         int? exitCode, string? message, List<long> descendants)
     {
-        var endAttempt = new NpgsqlBatchCommand(EndAttemptSql);
+        var endAttempt = new NpgsqlCommand(EndAttemptSql, conn);
         var p = endAttempt.Parameters;
         p.Add(new NpgsqlParameter<long>("id", id));
         p.Add(new NpgsqlParameter<Guid>("token", token));
         p.Add(new NpgsqlParameter<string>("state", next));
         p.Add(new NpgsqlParameter<DateTimeOffset?>("not_before", notBefore));
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        p.Add(new NpgsqlParameter<bool>("reaper", reaper));
         p.Add(new NpgsqlParameter<double>("queued_epoch", (notBefore ?? now).ToUnixTimeMilliseconds() / 1000.0));
         p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
         p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
@@ -181,8 +168,9 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
         p.Add(new NpgsqlParameter<long?>("worker", row.WorkerId));
         p.Add(new NpgsqlParameter<DateTimeOffset>("started", row.StartedAt));
         p.Add(new NpgsqlParameter<string>("outcome", outcome));
+        p.Add(new NpgsqlParameter<string>("next_state", next));
         p.Add(new NpgsqlParameter<int?>("exit_code", exitCode));
-        p.Add(new NpgsqlParameter<string?>("message", message is { Length: > 4000 } ? message[..4000] : message));
+        p.Add(new NpgsqlParameter<string?>("message", ReportText.ForDatabase(message)));
         p.Add(new NpgsqlParameter<long[]>("skip", [.. descendants]));
         p.Add(new NpgsqlParameter<long>("workflow", row.WorkflowId));
         var finished = FinishedCounts.For(next);
@@ -198,14 +186,16 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
         reader.IsDBNull(3) ? null : reader.GetInt64(3),
         reader.IsDBNull(4) ? null : reader.GetGuid(4),
         reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
+        reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
         reader.IsDBNull(7) ? now : reader.GetFieldValue<DateTimeOffset>(7),
         reader.GetBoolean(8), reader.GetBoolean(9), reader.GetInt32(10), reader.GetInt32(11), reader.GetInt32(12),
         reader.GetFieldValue<long[]>(13), reader.GetInt64(14));
 
     /// <summary>The token is not the running attempt's: either a repeat of a recorded report, or a stale worker.</summary>
-    private static async Task<ReportResult> RepeatedOrRefusedAsync(NpgsqlConnection conn, long id, Guid token, Row row, CancellationToken ct)
+    private static async Task<ReportResult> RepeatedOrRefusedAsync(NpgsqlConnection conn, long? workerId, long id, Guid token, Row row, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(RecordedSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter("worker", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)workerId ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter<Guid>("token", token));
         cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -228,6 +218,6 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
 
     private sealed record Row(
         string State, long WorkflowId, int Attempt, long? WorkerId, Guid? LeaseToken, DateTimeOffset? LeaseExpiresAt,
-        DateTimeOffset StartedAt, bool CancelRequested, bool RetryOnFailure, int MaxAttempts, int RetryBase, int BackoffSeconds,
+        DateTimeOffset? DeadlineAt, DateTimeOffset StartedAt, bool CancelRequested, bool RetryOnFailure, int MaxAttempts, int RetryBase, int BackoffSeconds,
         long[] Dependents, long Id);
 }

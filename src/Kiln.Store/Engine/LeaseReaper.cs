@@ -42,7 +42,7 @@ public sealed class LeaseReaper(NpgsqlDataSource dataSource, TimeProvider time)
         {
             var end = timedOut ? AttemptEnd.TimedOut : AttemptEnd.Lost;
             var message = timedOut ? "the attempt ran past the job's timeout" : "the worker stopped renewing its lease";
-            var result = await _ender.EndAsync(id, token, end, null, message, reaper: true, ct);
+            var result = await _ender.EndAsync(workerId: null, id, token, end, null, message, ct);
             ended += result.Status == ReportStatus.Recorded ? 1 : 0;
         }
         return ended;

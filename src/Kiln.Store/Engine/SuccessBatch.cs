@@ -14,24 +14,6 @@ internal sealed class SuccessBatch(NpgsqlDataSource dataSource, TimeProvider tim
     private readonly AttemptEnder _ender = ender;
 
     /// <summary>
-    /// Locks, in ascending id order, the reported rows and their dependents, then their workflows
-    /// (the same order as every other transition: work requests first, workflow rows last).
-    /// </summary>
-    private static readonly string[] LockSucceededSql =
-    [
-        """
-        SELECT id FROM work_requests
-        WHERE id = ANY(ARRAY(SELECT unnest(@ids) UNION SELECT work_request_id FROM dependencies WHERE depends_on_id = ANY(@ids)))
-        ORDER BY id FOR NO KEY UPDATE
-        """,
-        """
-        SELECT id FROM workflows
-        WHERE id = ANY(ARRAY(SELECT DISTINCT workflow_id FROM work_requests WHERE id = ANY(@ids)))
-        ORDER BY id FOR NO KEY UPDATE
-        """,
-    ];
-
-    /// <summary>
     /// Ends many successful attempts in one statement, set-based: every still-running attempt
     /// whose lease token matches and whose lease has not expired is ended; one attempts row
     /// each; each dependent loses as many unmet dependencies as ended in the batch; each
@@ -43,7 +25,7 @@ internal sealed class SuccessBatch(NpgsqlDataSource dataSource, TimeProvider tim
     /// </summary>
     private static readonly string EndSucceededSql = $"""
         WITH input AS (
-            SELECT * FROM unnest(@ids, @tokens, @exit_codes, @messages) AS i(id, token, exit_code, message)
+            SELECT * FROM unnest(@ids, @workers, @tokens, @exit_codes, @messages) AS i(id, worker, token, exit_code, message)
         ), ended AS (
             UPDATE work_requests w SET
                 state = 'succeeded',
@@ -51,10 +33,12 @@ internal sealed class SuccessBatch(NpgsqlDataSource dataSource, TimeProvider tim
                 finished_at = @now
             FROM input i
             WHERE w.id = ANY(@ids) AND w.id = i.id AND w.state = 'running' AND w.lease_token = i.token AND w.lease_expires_at >= @now
+              -- fenced on (worker, lease token): another worker's token ends nothing
+              AND w.worker_id = i.worker
             RETURNING w.id, w.workflow_id, w.attempt, w.worker_id, w.started_at, i.token, i.exit_code, i.message
         ), recorded AS (
-            INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message)
-            SELECT id, attempt, worker_id, token, started_at, @now, 'succeeded', exit_code, message FROM ended
+            INSERT INTO attempts (work_request_id, attempt, worker_id, lease_token, started_at, finished_at, outcome, exit_code, message, next_state)
+            SELECT id, attempt, worker_id, token, started_at, @now, 'succeeded', exit_code, message, 'succeeded' FROM ended
         ), unblocked AS (
             SELECT d.work_request_id AS id, count(*)::int AS n
             FROM dependencies d JOIN ended e ON d.depends_on_id = e.id
@@ -103,15 +87,16 @@ internal sealed class SuccessBatch(NpgsqlDataSource dataSource, TimeProvider tim
         {
             var ids = first.Select(x => x.r.WorkRequestId).ToArray();
             await using var batch = new NpgsqlBatch(conn);
-            foreach (var sql in LockSucceededSql)
-            {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids) } });
-            }
+            // Lock in ascending order (the reported rows and their dependents, then their
+            // workflows), then one set-based statement.
+            batch.BatchCommands.Add(Transitions.LockRowsAndDependentsCommand(ids));
+            batch.BatchCommands.Add(Transitions.LockWorkflowsOfRowsCommand(ids));
             var end = new NpgsqlBatchCommand(EndSucceededSql);
             end.Parameters.Add(new NpgsqlParameter<long[]>("ids", ids));
+            end.Parameters.Add(new NpgsqlParameter<long[]>("workers", [.. first.Select(x => x.r.WorkerId)]));
             end.Parameters.Add(new NpgsqlParameter<Guid[]>("tokens", [.. first.Select(x => x.r.LeaseToken)]));
             end.Parameters.Add(new NpgsqlParameter<int?[]>("exit_codes", [.. first.Select(x => x.r.ExitCode)]));
-            end.Parameters.Add(new NpgsqlParameter<string?[]>("messages", [.. first.Select(x => x.r.Message is { Length: > 4000 } m ? m[..4000] : x.r.Message)]));
+            end.Parameters.Add(new NpgsqlParameter<string?[]>("messages", [.. first.Select(x => ReportText.ForDatabase(x.r.Message))]));
             end.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
             end.Parameters.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
             end.Parameters.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
@@ -134,7 +119,7 @@ internal sealed class SuccessBatch(NpgsqlDataSource dataSource, TimeProvider tim
         for (var i = 0; i < reports.Count; i++)
         {
             var r = reports[i];
-            results[i] ??= await _ender.EndAsync(r.WorkRequestId, r.LeaseToken, AttemptEnd.Succeeded, r.ExitCode, r.Message, reaper: false, ct);
+            results[i] ??= await _ender.EndAsync(r.WorkerId, r.WorkRequestId, r.LeaseToken, AttemptEnd.Succeeded, r.ExitCode, r.Message, ct);
         }
         return results!;
     }
