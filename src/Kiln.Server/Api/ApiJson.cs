@@ -7,7 +7,9 @@ namespace Kiln.Server.Api;
 /// <summary>
 /// JSON for the API: camelCase, and strict on input — an unknown or repeated property is an
 /// error naming it, because a silently ignored typo (<c>need:</c> for <c>needs:</c>) would
-/// build the wrong graph.
+/// build the wrong graph. Every string read passes <see cref="SafeStringConverter"/> (no U+0000,
+/// no stray control characters, no broken Unicode), so bad text is refused here with its path
+/// rather than by PostgreSQL with a 500.
 /// </summary>
 public static class ApiJson
 {
@@ -19,6 +21,7 @@ public static class ApiJson
         o.AllowDuplicateProperties = false;
         o.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         o.MaxDepth = 32;
+        o.Converters.Add(new SafeStringConverter());
         return o;
     }
 
@@ -66,6 +69,10 @@ public static class ApiJson
     {
         var where = field.Length > 0 ? $" at '{field}'" : "";
         var message = e.Message;
+        if (e is SafeStringConverter.UnsafeTextException)
+        {
+            return field.Length > 0 ? $"'{field}' {message}" : message;
+        }
         if (message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
         {
             return $"unknown property{where}; check its spelling against the documented fields";
