@@ -60,6 +60,12 @@ public static class ApiJson
         catch (JsonException e)
         {
             var field = (e.Path ?? "").TrimStart('$').TrimStart('.');
+            if (e is SafeStringConverter.UnsafeTextException { InName: true })
+            {
+                // The path ends with the bad name itself: name the object that holds it.
+                var cut = field.EndsWith("']", StringComparison.Ordinal) ? field.LastIndexOf("['", StringComparison.Ordinal) : field.LastIndexOf('.');
+                field = cut > 0 ? field[..cut] : "";
+            }
             return (null, ApiProblems.Invalid(field, Explain(e, field)));
         }
     }

@@ -13,7 +13,11 @@ namespace Kiln.Server.Api;
 internal sealed class SafeStringConverter : JsonConverter<string>
 {
     /// <summary>A refusal whose message already says what is wrong, in the document's terms.</summary>
-    internal sealed class UnsafeTextException(string message) : JsonException(message);
+    internal sealed class UnsafeTextException(string message, bool inName = false) : JsonException(message)
+    {
+        /// <summary>The bad text is a property name: the path ends with it, so the field is its object.</summary>
+        public bool InName { get; } = inName;
+    }
 
     public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
@@ -30,7 +34,7 @@ internal sealed class SafeStringConverter : JsonConverter<string>
     public override string ReadAsPropertyName(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         var name = reader.GetString()!;
-        return SafeText.Problem(name, multiline: false) is { } problem ? throw new UnsafeTextException($"the name {problem}") : name;
+        return SafeText.Problem(name, multiline: false) is { } problem ? throw new UnsafeTextException($"has a name that {problem}", inName: true) : name;
     }
 
     public override void WriteAsPropertyName(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WritePropertyName(value);
