@@ -5,6 +5,7 @@ using Kiln.Core;
 using Kiln.Server.Hosting;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Logs;
+using Kiln.Store.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -36,6 +37,7 @@ public static class LogsApi
             .AddEndpointFilter<WorkerAuthFilter>()
             .Accepts<byte[]>("application/octet-stream")
             .Produces<LogAppendResponse>()
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Worker: append output at 'offset' of the attempt's log (header Kiln-Lease-Token). Idempotent: answers the size held; resume from it.");
         return routes;
     }
@@ -75,6 +77,10 @@ public static class LogsApi
         catch (LogTooLargeException e)
         {
             return ApiProblems.Status(StatusCodes.Status413PayloadTooLarge, "Log too large", e.Message);
+        }
+        catch (StorageFullException e)
+        {
+            return ApiProblems.Status(StatusCodes.Status507InsufficientStorage, "Insufficient storage", e.Message);
         }
         finally
         {
