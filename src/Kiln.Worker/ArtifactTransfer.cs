@@ -10,8 +10,10 @@ namespace Kiln.Worker;
 /// needs into <c>inputs/&lt;job&gt;/</c>, and its outputs (files matching the job's globs) up.
 /// Both resume where an interrupted transfer stopped (HTTP ranges down, upload offsets up), are
 /// verified by SHA-256, and repeat transient failures until done.
+/// Uploads give up when the server keeps answering errors (507: its storage is full) for
+/// <c>uploadPatience</c>; the task then ends as an infrastructure error, retried elsewhere.
 /// </summary>
-internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
+internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry, TimeSpan uploadPatience)
 {
     /// <summary>Chunk per upload request; the server accepts up to 4 MiB.</summary>
     public const int UploadChunkBytes = 4 * 1024 * 1024;
@@ -70,7 +72,7 @@ internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
             {
                 throw new IOException($"the server did not record {relativePath} after its content was uploaded {round - 1} times");
             }
-            var state = await retry.UntilAcknowledgedAsync($"declaration of {relativePath}", c => client.BeginArtifactAsync(task.WorkRequestId, declaration, c), ct);
+            var state = await retry.UntilAcknowledgedAsync($"declaration of {relativePath}", c => client.BeginArtifactAsync(task.WorkRequestId, declaration, c), ct, uploadPatience);
             if (state.Complete)
             {
                 return;
@@ -87,7 +89,7 @@ internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
                     {
                         file.Seek(from, SeekOrigin.Begin);
                         return client.UploadArtifactContentAsync(task.WorkRequestId, task.LeaseToken, sha256, size, from, file, length, c);
-                    }, ct);
+                    }, ct, uploadPatience);
                     if (answer.UploadOffset <= offset && length > 0)
                     {
                         throw new IOException($"the server did not take any of {relativePath} at offset {offset}");
