@@ -175,7 +175,7 @@ internal sealed class TaskRun : IDisposable
     /// <returns>Why an output was refused for the task's own fault (it then fails), or null.</returns>
     private async Task<string?> UploadOutputsAsync(ArtifactTransfer transfer, bool succeeded, CancellationToken ct)
     {
-        var outputs = ArtifactTransfer.MatchOutputs(WorkDirectory, Task.Outputs);
+        var outputs = OutputFiles.Match(WorkDirectory, Task.Outputs);
         if (Task.Outputs.Count > 0 && outputs.Count == 0 && succeeded)
         {
             Note($"warning: no file matched the outputs {string.Join(", ", Task.Outputs)}");
@@ -190,6 +190,11 @@ internal sealed class TaskRun : IDisposable
             {
                 Note($"output '{output}' was refused: {e.Message}");
                 return $"output '{output}' was refused: {e.Message}";
+            }
+            catch (OutputRefusedException e)
+            {
+                Note($"output refused: {e.Message}");
+                return $"output refused: {e.Message}";
             }
         }
         if (outputs.Count > 0)

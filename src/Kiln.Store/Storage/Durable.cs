@@ -11,7 +11,6 @@ namespace Kiln.Store.Storage;
 public static partial class Durable
 {
     private const int ReadOnly = 0;
-    private const int Directory = 0x10000; // O_DIRECTORY on Linux (x86-64 and arm64)
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
@@ -30,7 +29,7 @@ public static partial class Durable
         {
             return;
         }
-        var fd = Open(path, ReadOnly | Directory);
+        var fd = Open(path, ReadOnly);
         if (fd < 0)
         {
             throw new IOException($"could not open directory {path} to flush it (errno {Marshal.GetLastPInvokeError()})");
