@@ -81,7 +81,7 @@ public static class ServerCommand
         await using (host)
         {
             Console.WriteLine($"Kiln server on {host.Url}");
-            Console.WriteLine($"Workers register with: kiln worker --server {host.Url} --token {host.WorkerToken}");
+            Console.WriteLine($"Workers register with: KILN_TOKEN={host.WorkerToken} kiln worker --server {host.Url}");
             Console.WriteLine("Press Ctrl-C to stop.");
             await host.WaitForShutdownAsync(ct);
         }

@@ -109,6 +109,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ProjectStore>();
             services.AddSingleton<ExplainStore>();
             services.AddSingleton(new LogStore(Path.Combine(options.DataDirectory, "logs")));
+            services.AddSingleton<LogFollowers>();
             services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(options.DataDirectory, "artifacts")));
             services.AddSingleton<ArtifactStore>();
             services.AddSingleton<AttemptLeases>();
