@@ -6,6 +6,7 @@ using Kiln.Store.Engine;
 using Kiln.Store.Logs;
 using Kiln.Store.Scheduling;
 using Kiln.Store.Settings;
+using Kiln.Store.Status;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -100,7 +101,10 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<QueryStore>();
             services.AddSingleton<GraphActions>();
             services.AddSingleton<WorkerStore>();
-            services.AddSingleton<LeaderLock>();
+            services.AddSingleton(new LeadershipOptions { Lease = options.LeadershipLease });
+            services.AddSingleton<LeaderLease>();
+            services.AddSingleton<ILeaderDuty, LeaseReaperDuty>();
+            services.AddSingleton<StatusStore>();
             services.AddSingleton<ProjectStore>();
             services.AddSingleton<ExplainStore>();
             services.AddSingleton(new LogStore(Path.Combine(options.DataDirectory, "logs")));
@@ -130,6 +134,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapProjectsApi();
             app.MapLogsApi();
             app.MapArtifactsApi();
+            app.MapStatusApi();
             await app.StartAsync(ct);
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
