@@ -63,7 +63,6 @@ public static class StatusApi
         var warnings = new List<string>();
         var bound = leader.Options.Lease;
         var skew = leader.ClockSkew;
-        var replica = new ReplicaStatus(leader.ReplicaId, leader.MayRunDuties, skew is { } s ? (int)s.TotalMilliseconds : null);
         if (skew is { } local && local.Duration() > leader.Options.SkewWarning)
         {
             warnings.Add($"this replica's clock is {local.TotalSeconds:+0.0;-0.0} s off the database's (warning above {leader.Options.SkewWarning.TotalSeconds:0} s); synchronise the clocks");
@@ -112,6 +111,9 @@ public static class StatusApi
                 warnings.Add($"no replica has led the background duties for {leaderless.TotalSeconds:0} s (bound {bound.TotalSeconds:0} s): expired leases are not reaped");
             }
         }
+        // Leading by its own clock and by the row as just read (a lease it cannot know it lost counts as lost).
+        var leading = leader.MayRunDuties && view is { Held: true } && view.Holder == leader.ReplicaId && view.Fence == leader.Fence;
+        var replica = new ReplicaStatus(leader.ReplicaId, leading, skew is { } s ? (int)s.TotalMilliseconds : null);
         return TypedResults.Ok(new FarmStatus(Version, replica, database, leadership, queues, workers, warnings));
     }
 
