@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using Kiln.Contracts;
+using Kiln.Core;
 using Kiln.Server.Api;
 using Kiln.Store.Engine;
 

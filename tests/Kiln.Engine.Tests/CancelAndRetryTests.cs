@@ -35,7 +35,7 @@ public sealed class CancelAndRetryTests : EngineTest
         var a = await E.ClaimOneAsync(await E.WorkerAsync("w1"));
         await E.Actions.CancelWorkRequestAsync(a.WorkRequestId, default);
         E.Time.Advance(EngineFixture.Lease * 2);
-        await E.Reports.ReapExpiredAsync(100, default);
+        await E.Reaper.ReapExpiredAsync(100, default);
         Assert.Equal(WorkflowState.Cancelled, (await E.WorkflowAsync(wf)).State);
     }
 

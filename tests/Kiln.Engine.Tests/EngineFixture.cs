@@ -21,6 +21,7 @@ public sealed class EngineFixture : IAsyncLifetime
     public SubmissionStore Submissions { get; private set; } = null!;
     public ClaimStore Claims { get; private set; } = null!;
     public ReportStore Reports { get; private set; } = null!;
+    public LeaseReaper Reaper { get; private set; } = null!;
     public QueryStore Queries { get; private set; } = null!;
     public GraphActions Actions { get; private set; } = null!;
     public WorkerStore Workers { get; private set; } = null!;
@@ -32,6 +33,7 @@ public sealed class EngineFixture : IAsyncLifetime
         Submissions = new(DataSource, Time);
         Claims = new(DataSource, Time);
         Reports = new(DataSource, Time);
+        Reaper = new(DataSource, Time);
         Queries = new(DataSource);
         Actions = new(DataSource, Time);
         Workers = new(DataSource, Time);

@@ -163,7 +163,7 @@ public sealed class LifecycleTests : EngineTest
         var beforeReap = await E.CompleteAsync(a);
         Assert.Equal(ReportStatus.LeaseExpired, beforeReap.Status);
 
-        Assert.Equal(1, await E.Reports.ReapExpiredAsync(100, default));
+        Assert.Equal(1, await E.Reaper.ReapExpiredAsync(100, default));
         var afterReap = await E.CompleteAsync(a);
         Assert.Equal(ReportStatus.LeaseExpired, afterReap.Status);
         Assert.Contains("lost", afterReap.Problem);
@@ -192,7 +192,7 @@ public sealed class LifecycleTests : EngineTest
             var statuses = await E.Claims.HeartbeatAsync(worker.Id, [new LeaseRef(claimed[0].WorkRequestId, claimed[0].LeaseToken)], EngineFixture.Lease, default);
             Assert.Equal("ok", Assert.Single(statuses).Status);
         }
-        Assert.Equal(1, await E.Reports.ReapExpiredAsync(100, default));
+        Assert.Equal(1, await E.Reaper.ReapExpiredAsync(100, default));
         var both = await E.Claims.HeartbeatAsync(worker.Id, claimed.Select(c => new LeaseRef(c.WorkRequestId, c.LeaseToken)).ToList(), EngineFixture.Lease, default);
         Assert.Equal(["ok", "lost"], both.OrderBy(s => s.WorkRequestId == claimed[0].WorkRequestId ? 0 : 1).Select(s => s.Status));
     }
@@ -208,7 +208,7 @@ public sealed class LifecycleTests : EngineTest
             E.Time.Advance(TimeSpan.FromSeconds(10));
             await E.Claims.HeartbeatAsync(worker.Id, [new LeaseRef(a.WorkRequestId, a.LeaseToken)], EngineFixture.Lease, default);
         }
-        Assert.Equal(1, await E.Reports.ReapExpiredAsync(100, default));
+        Assert.Equal(1, await E.Reaper.ReapExpiredAsync(100, default));
         var view = (await E.Queries.GetWorkRequestAsync(a.WorkRequestId, default))!;
         Assert.Equal(WorkRequestState.Pending, view.Summary.State);
         Assert.Equal(AttemptOutcome.TimedOut, Assert.Single(view.Attempts).Outcome);

@@ -9,7 +9,7 @@ namespace Kiln.Server.Duties;
 /// replica stops leading). Safe even if two replicas ever ran it at once: every ended attempt is
 /// fenced by its row lock and lease token.
 /// </summary>
-public sealed partial class LeaseReaperDuty(ReportStore reports, ILogger<LeaseReaperDuty> logger) : ILeaderDuty
+public sealed partial class LeaseReaperDuty(LeaseReaper reaper, ILogger<LeaseReaperDuty> logger) : ILeaderDuty
 {
     private const int ReaperBatch = 100;
 
@@ -24,7 +24,7 @@ public sealed partial class LeaseReaperDuty(ReportStore reports, ILogger<LeaseRe
             {
                 return;
             }
-            ended = await reports.ReapExpiredAsync(ReaperBatch, ct);
+            ended = await reaper.ReapExpiredAsync(ReaperBatch, ct);
             if (ended > 0)
             {
                 LogReaped(logger, ended, leader.Fence ?? 0);

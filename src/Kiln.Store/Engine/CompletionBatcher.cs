@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Kiln.Core;
 
 namespace Kiln.Store.Engine;
 

@@ -4,11 +4,6 @@ using Npgsql;
 
 namespace Kiln.Store.Engine;
 
-public enum ActionStatus { Done, NotFound, Conflict }
-
-/// <summary>Result of a cancel or retry: what changed, or why nothing could.</summary>
-public sealed record ActionResult(ActionStatus Status, ActionResponse Response);
-
 /// <summary>
 /// Operator actions on the graph: cancel and manual retry, of one work request or a whole
 /// workflow. They follow the locking protocol of <see cref="Transitions"/>: rows in ascending
@@ -62,10 +57,9 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         """;
 
     /// <summary>Retry is rare: recounting the workflow is simpler and safer than deltas here.</summary>
-    private const string RecountWorkflowSql = """
+    private static readonly string RecountWorkflowSql = $"""
         UPDATE workflows f SET
-            unfinished = c.unfinished, succeeded = c.succeeded, failed = c.failed, skipped = c.skipped, cancelled = c.cancelled,
-            state = 'running', finished_at = NULL
+            {WorkflowCounters.Set("c.unfinished", "c.succeeded", "c.failed", "c.skipped", "c.cancelled")}
         FROM (SELECT count(*) FILTER (WHERE state IN ('blocked', 'pending', 'running')) AS unfinished,
                      count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
                      count(*) FILTER (WHERE state = 'failed') AS failed,
@@ -185,7 +179,7 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         var now = time.GetUtcNow();
         await ExecuteAsync(conn, ReopenSql, ct, ("ids", plan.Reopen.Select(r => r.Id).ToArray()), ("unmet", plan.Reopen.Select(r => r.Unmet).ToArray()),
             ("queued_epoch", now.ToUnixTimeMilliseconds() / 1000.0), ("aging", (double)FairShare.AgingSecondsPerPoint));
-        await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId));
+        await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId), ("now", now));
         var pending = plan.Reopen.Count(r => r.Unmet == 0);
         if (pending > 0)
         {

@@ -40,19 +40,9 @@ internal static class Transitions
     /// Applies finished-count deltas; the workflow's state follows from its counters. Runs
     /// only when some delta is non-zero (no no-op writes).
     /// </summary>
-    private const string WorkflowCountersSql = """
+    private static readonly string WorkflowCountersSql = $"""
         UPDATE workflows SET
-            unfinished = unfinished - @finished,
-            succeeded = succeeded + @succeeded,
-            failed = failed + @failed,
-            skipped = skipped + @skipped,
-            cancelled = cancelled + @cancelled,
-            state = CASE
-                WHEN unfinished - @finished > 0 THEN 'running'
-                WHEN failed + @failed > 0 THEN 'failed'
-                WHEN cancelled + @cancelled > 0 OR skipped + @skipped > 0 THEN 'cancelled'
-                ELSE 'succeeded' END,
-            finished_at = CASE WHEN unfinished - @finished > 0 THEN NULL ELSE @now END
+            {WorkflowCounters.Set("unfinished - @finished", "succeeded + @succeeded", "failed + @failed", "skipped + @skipped", "cancelled + @cancelled")}
         WHERE id = @workflow
         """;
 
@@ -119,23 +109,4 @@ internal static class Transitions
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-}
-
-/// <summary>Changes to a workflow's finished counters made by one transaction.</summary>
-internal readonly record struct FinishedCounts(int Succeeded, int Failed, int Skipped, int Cancelled)
-{
-    public int Finished => Succeeded + Failed + Skipped + Cancelled;
-    public bool IsZero => Finished == 0;
-
-    public static FinishedCounts For(string finalState, int count = 1) => finalState switch
-    {
-        WorkRequestState.Succeeded => new(count, 0, 0, 0),
-        WorkRequestState.Failed => new(0, count, 0, 0),
-        WorkRequestState.Skipped => new(0, 0, count, 0),
-        WorkRequestState.Cancelled => new(0, 0, 0, count),
-        _ => default,
-    };
-
-    public static FinishedCounts operator +(FinishedCounts a, FinishedCounts b) =>
-        new(a.Succeeded + b.Succeeded, a.Failed + b.Failed, a.Skipped + b.Skipped, a.Cancelled + b.Cancelled);
 }
