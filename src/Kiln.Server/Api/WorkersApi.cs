@@ -86,7 +86,7 @@ public static class WorkersApi
         // it has this answer, so only the old instance's leases are read.
         foreach (var held in await workers.HeldLeasesAsync(id, ct))
         {
-            await reports.CompleteAsync(held.WorkRequestId, held.LeaseToken, AttemptEnd.Released, null, "the worker restarted (registered again)", ct);
+            await reports.ReportAsync(id, held.WorkRequestId, held.LeaseToken, AttemptEnd.Released, null, "the worker restarted (registered again)", ct);
         }
         return TypedResults.Ok(new RegisterWorkerResponse(id, secret, Timing(options)));
     }
