@@ -166,9 +166,14 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
               AND w.lease_expires_at >= @now AND w.lease_expires_at < @now + @lease / 2
         """;
 
-    /// <summary>Last-seen is for operators; refreshing it at most every 15 s keeps heartbeats from rewriting the row.</summary>
+    /// <summary>
+    /// Last-seen is the worker's liveness: the reaper ends the leases of a worker silent for
+    /// <see cref="LeaseReaper.WorkerSilence"/>. Refreshed at most every 5 s, so a heartbeat every
+    /// 10 s writes the worker row once (O(workers) writes, none per running job) and a burst
+    /// of claims does not rewrite it each time. last_seen_at is in no index, so the write is HOT.
+    /// </summary>
     private const string TouchWorkerSql = """
-        UPDATE workers SET last_seen_at = @now WHERE id = @worker AND last_seen_at < @now - interval '15 seconds'
+        UPDATE workers SET last_seen_at = @now WHERE id = @worker AND last_seen_at < @now - interval '5 seconds'
         """;
 
     /// <summary>
