@@ -97,6 +97,18 @@ public sealed partial class KilnClient : IDisposable
     public Task<Page<WorkerView>> ListWorkersAsync(int limit, string? after, CancellationToken ct) =>
         GetAsync<Page<WorkerView>>($"api/v1/workers/{Query(("limit", limit.ToString(CultureInfo.InvariantCulture)), ("after", after))}", ct);
 
+    /// <summary>Disables the worker <paramref name="name"/>: its secret is refused, it gets no work, its running work is handed back.</summary>
+    public Task<ActionResponse> DisableWorkerAsync(string name, CancellationToken ct) =>
+        SendAsync<ActionResponse>(HttpMethod.Post, $"api/v1/workers/{Uri.EscapeDataString(name)}/disable", null, DefaultCallTimeout, ct);
+
+    /// <summary>Lets a disabled worker register again.</summary>
+    public Task<ActionResponse> EnableWorkerAsync(string name, CancellationToken ct) =>
+        SendAsync<ActionResponse>(HttpMethod.Post, $"api/v1/workers/{Uri.EscapeDataString(name)}/enable", null, DefaultCallTimeout, ct);
+
+    /// <summary>Removes a worker that runs nothing from the lists.</summary>
+    public Task<ActionResponse> RemoveWorkerAsync(string name, CancellationToken ct) =>
+        SendAsync<ActionResponse>(HttpMethod.Delete, $"api/v1/workers/{Uri.EscapeDataString(name)}", null, DefaultCallTimeout, ct);
+
     // ---- workflows ----
 
     public Task<SubmitWorkflowResponse> SubmitAsync(WorkflowDocument document, CancellationToken ct) =>

@@ -98,6 +98,7 @@ public sealed record ReportBatchResponse(IReadOnlyList<ReportOutcome> Results);
 public sealed record ReportOutcome(long WorkRequestId, int Status, ReportResponse? Report, string? Problem);
 
 /// <summary>A registered worker as operators see it.</summary>
+/// <param name="DisabledAt">Set while an operator has disabled the worker (<c>kiln worker disable</c>): it is handed no work and may not register.</param>
 public sealed record WorkerView(
     long Id,
     string Name,
@@ -107,4 +108,5 @@ public sealed record WorkerView(
     int Slots,
     int Running,
     DateTimeOffset RegisteredAt,
-    DateTimeOffset LastSeenAt);
+    DateTimeOffset LastSeenAt,
+    DateTimeOffset? DisabledAt = null);

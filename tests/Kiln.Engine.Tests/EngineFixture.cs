@@ -50,7 +50,7 @@ public sealed class EngineFixture : IAsyncLifetime
 
     public async Task<WorkerIdentity> WorkerAsync(string name, string[]? architectures = null, string[]? tags = null, string[]? queues = null)
     {
-        var (_, secret) = await Workers.RegisterAsync(new RegisterWorkerRequest(name, architectures ?? ["amd64"], tags ?? [], queues ?? ["builds"], 4), default);
+        var (_, secret) = (await Workers.RegisterAsync(new RegisterWorkerRequest(name, architectures ?? ["amd64"], tags ?? [], queues ?? ["builds"], 4), default))!.Value;
         return (await Workers.AuthenticateAsync(secret, default))!;
     }
 

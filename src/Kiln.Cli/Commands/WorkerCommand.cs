@@ -50,6 +50,9 @@ public static class WorkerCommand
         {
             server, tokenFile, token, flush, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
         };
+        command.Subcommands.Add(WorkerOperatorCommands.Disable());
+        command.Subcommands.Add(WorkerOperatorCommands.Enable());
+        command.Subcommands.Add(WorkerOperatorCommands.Remove());
         command.SetAction((parse, ct) => CliRun.GuardAsync("worker", parse.GetValue(server), async url =>
         {
             if (parse.GetValue(token) is not null)

@@ -45,7 +45,7 @@ public static class WorkersCommand
             foreach (var w in shown)
             {
                 var online = now - w.LastSeenAt <= OnlineWindow;
-                table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), online ? "[green]online[/]" : "[grey]offline[/]",
+                table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), w.DisabledAt is not null ? "[red]disabled[/]" : online ? "[green]online[/]" : "[grey]offline[/]",
                     Markup.Escape(string.Join(",", w.Architectures)), Markup.Escape(string.Join(",", w.Queues)), Markup.Escape(string.Join(",", w.Tags)),
                     online ? $"{w.Running}/{w.Slots}" : $"-/{w.Slots}", $"{Views.Duration(w.LastSeenAt, now, now)} ago");
             }

@@ -20,6 +20,10 @@ public sealed class WorkerAuthFilter(WorkerStore workers) : IEndpointFilter
             return ApiProblems.Unauthorized("workers authenticate with 'Authorization: Bearer <secret>' (the secret returned by /api/v1/workers/register)");
         }
         var worker = await workers.AuthenticateAsync(secret, http.RequestAborted);
+        if (worker is null && await workers.DisabledNameAsync(secret, http.RequestAborted) is { } disabled)
+        {
+            return WorkerOperatorEndpoints.Disabled(disabled);
+        }
         if (worker is null)
         {
             return ApiProblems.Unauthorized("unknown worker secret; register again with the farm's registration token");

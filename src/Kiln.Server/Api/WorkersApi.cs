@@ -34,7 +34,8 @@ public static class WorkersApi
         {
             var (n, cursor, problem) = ListQuery.Parse(limit, after);
             return problem ?? TypedResults.Ok(await workers.ListAsync(cursor, n, ct));
-        }).WithSummary("Registered workers with their capabilities and running count.");
+        }).WithSummary("Registered workers with their capabilities and running count (removed workers are not listed).");
+        WorkerOperatorEndpoints.Map(group);
 
         var authenticated = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>();
         authenticated.MapPost("/claim", ClaimAsync)
@@ -84,7 +85,10 @@ public static class WorkersApi
         {
             return ApiProblems.Invalid(errors);
         }
-        var (id, secret) = await workers.RegisterAsync(body, ct);
+        if (await workers.RegisterAsync(body, ct) is not var (id, secret))
+        {
+            return WorkerOperatorEndpoints.Disabled(body.Name!);
+        }
         // A worker registering again under its name restarted and killed what it ran: hand
         // its old work back now (released, not charged). Its new instance cannot claim until
         // it has this answer, so only the old instance's leases are read.

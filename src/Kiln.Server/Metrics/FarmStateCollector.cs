@@ -33,7 +33,7 @@ public sealed class FarmStateCollector : IDisposable
 
     /// <summary>The workers table has one row per worker ever registered: small, read whole.</summary>
     private const string WorkersSql = """
-        SELECT count(*), coalesce(sum(slots), 0) FROM workers WHERE last_seen_at >= @since
+        SELECT count(*), coalesce(sum(slots), 0) FROM workers WHERE last_seen_at >= @since AND disabled_at IS NULL AND removed_at IS NULL
         """;
 
     /// <summary>Cumulative tuple writes per table of this database (PostgreSQL's counters, so every replica reports the same).</summary>

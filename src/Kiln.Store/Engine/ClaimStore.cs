@@ -74,6 +74,10 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- the best @slots of the (few) locked candidates, as if slots were handed out in
             -- turn: a project's n-th row counts as n-1 more running
             SELECT id FROM nearest
+            -- a worker an operator disabled or removed gets nothing, even on a replica that
+            -- still trusts its cached secret: a one-time filter (one primary-key probe), so
+            -- when it fails nothing below runs and no row is locked
+            WHERE NOT EXISTS (SELECT 1 FROM workers k WHERE k.id = @worker AND (k.disabled_at IS NOT NULL OR k.removed_at IS NOT NULL))
             ORDER BY (running + nth - 1)::float8 / weight, claim_rank DESC, id
             LIMIT @slots
         )

@@ -39,6 +39,19 @@ public sealed class LeaseReaper(NpgsqlDataSource dataSource, TimeProvider time)
         FROM silent WHERE w.id = silent.id AND w.state = 'running'
         """;
 
+    /// <summary>
+    /// Work still held by a worker an operator disabled or removed: the disable hands back
+    /// what the worker held at once, so this finds only work a claim took while the disable
+    /// committed (or that a replica trusting a cached secret handed out). Ended as released, as
+    /// the worker's own hand-back would be: no attempt is charged. Few workers are ever
+    /// disabled; the running rows are read through work_requests_worker.
+    /// </summary>
+    private const string HeldByDisabledSql = """
+        SELECT w.id, w.lease_token, k.id FROM workers k JOIN work_requests w ON w.worker_id = k.id AND w.state = 'running'
+        WHERE (k.disabled_at IS NOT NULL OR k.removed_at IS NOT NULL) AND w.lease_expires_at >= @now
+        ORDER BY w.id LIMIT @limit
+        """;
+
     private const string ExpiredSql = """
         SELECT id, lease_token, deadline_at < @now FROM work_requests
         WHERE state = 'running' AND (lease_expires_at < @now OR deadline_at < @now)
@@ -46,7 +59,8 @@ public sealed class LeaseReaper(NpgsqlDataSource dataSource, TimeProvider time)
         """;
 
     /// <summary>
-    /// Requeues or fails every attempt whose lease or deadline has passed, in batches.
+    /// Requeues or fails every attempt whose lease or deadline has passed, in batches, and
+    /// hands back (uncharged) work held by a disabled or removed worker.
     /// Runs under leadership, but is safe to run twice: each end is fenced like a worker's.
     /// </summary>
     /// <returns>How many attempts were ended.</returns>
@@ -71,6 +85,22 @@ public sealed class LeaseReaper(NpgsqlDataSource dataSource, TimeProvider time)
             }
         }
         var ended = 0;
+        var held = new List<(long Id, Guid Token, long Worker)>();
+        await using (var cmd = dataSource.CreateCommand(HeldByDisabledSql))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            cmd.Parameters.Add(new NpgsqlParameter<int>("limit", batchSize));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                held.Add((reader.GetInt64(0), reader.GetGuid(1), reader.GetInt64(2)));
+            }
+        }
+        foreach (var (id, token, worker) in held)
+        {
+            var result = await _ender.EndAsync(worker, id, token, AttemptEnd.Released, null, "the worker was disabled or removed by an operator", ct);
+            ended += result.Status == ReportStatus.Recorded ? 1 : 0;
+        }
         foreach (var (id, token, timedOut) in expired)
         {
             var end = timedOut ? AttemptEnd.TimedOut : AttemptEnd.Lost;

@@ -31,7 +31,7 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
     private const string WorkersSql = """
         SELECT k.name, k.architectures, k.tags, k.queues, k.slots,
                (SELECT count(*) FROM work_requests w WHERE w.worker_id = k.id AND w.state = 'running')::int
-        FROM workers k WHERE k.last_seen_at >= @since
+        FROM workers k WHERE k.last_seen_at >= @since AND k.disabled_at IS NULL AND k.removed_at IS NULL
         """;
 
     /// <summary>Same project, same queue, ranked higher: what the claim would serve before it.</summary>

@@ -52,7 +52,8 @@ public sealed class StatusStore(NpgsqlDataSource dataSource)
                count(*) FILTER (WHERE last_seen_at < now() - @window)::int,
                coalesce(sum(slots) FILTER (WHERE last_seen_at >= now() - @window), 0)::int,
                (SELECT count(*) FROM work_requests WHERE state = 'running')
-        FROM workers
+        -- removed workers are history only; disabled ones poll no more and so go offline
+        FROM workers WHERE removed_at IS NULL
         """;
 
     /// <summary>Applied migrations, oldest first.</summary>
