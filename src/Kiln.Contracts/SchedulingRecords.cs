@@ -4,9 +4,15 @@ namespace Kiln.Contracts;
 /// <param name="Weight">Share of the farm relative to other projects (1–1000).</param>
 /// <param name="BasePriority">Added to the priority of every job submitted from now on.</param>
 /// <param name="MaxRunning">Cap on concurrently running work requests; null for none.</param>
-/// <param name="Running">Work requests running now.</param>
-/// <param name="Pending">Work requests waiting for a worker now.</param>
-public sealed record ProjectView(long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt);
+/// <param name="Running">Work requests running now, at most <see cref="CountCap"/>.</param>
+/// <param name="Pending">Work requests waiting for a worker now, at most <see cref="CountCap"/>.</param>
+/// <param name="CountsCapped">True when <see cref="Running"/> or <see cref="Pending"/> stopped at <see cref="CountCap"/>: there are more ("10,000+").</param>
+public sealed record ProjectView(
+    long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt, bool CountsCapped = false)
+{
+    /// <summary>Counts stop here, so listing projects costs the same with a million pending rows as with ten thousand.</summary>
+    public const int CountCap = 10_000;
+}
 
 /// <summary>Settings of a project; PUT creates the project or replaces its settings.</summary>
 public sealed record ProjectSettings(int? Weight, int? BasePriority, int? MaxRunning);

@@ -7,8 +7,16 @@ public sealed record WorkflowLimits
     public int MaxWorkRequests { get; init; } = 50_000;
     public int MaxEdges { get; init; } = 250_000;
     public int MaxNameLength { get; init; } = 100;
+    /// <summary>A script's size, before and after <c>${{ matrix.* }}</c> substitution.</summary>
     public int MaxScriptBytes { get; init; } = 64 * 1024;
+
+    /// <summary>
+    /// Scripts, environment, requirements and outputs of every work request together, after
+    /// matrix expansion (computed before expanding, see <c>ExpansionBudget</c>).
+    /// </summary>
+    public long MaxExpandedBytes { get; init; } = 64L * 1024 * 1024;
     public int MaxEnvEntries { get; init; } = 100;
+    /// <summary>An environment value's length in characters, before and after substitution.</summary>
     public int MaxEnvValueLength { get; init; } = 8 * 1024;
     public int MaxTags { get; init; } = 32;
     public int MaxOutputs { get; init; } = 32;

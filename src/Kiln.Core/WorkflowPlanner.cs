@@ -30,9 +30,13 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             errors.Add(new("name", $"must be 1 to {limits.MaxNameLength} characters"));
         }
-        if (doc.IdempotencyKey is { } key && (key.Length is 0 || key.Length > 200))
+        else if (SafeText.Problem(name, multiline: false) is { } nameProblem)
         {
-            errors.Add(new("idempotencyKey", "must be 1 to 200 characters"));
+            errors.Add(new("name", $"a name is one line of text; it {nameProblem}"));
+        }
+        if (doc.IdempotencyKey is { } key && (key.Length is 0 || key.Length > 200 || SafeText.Problem(key, multiline: false) is not null))
+        {
+            errors.Add(new("idempotencyKey", "must be 1 to 200 characters of one line of text"));
         }
         var trigger = doc.Trigger ?? FairShare.DefaultTrigger;
         if (!FairShare.TriggerPriority.TryGetValue(trigger, out var triggerPriority))
@@ -72,6 +76,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             return (null, errors);
         }
 
+        var budget = new ExpansionBudget(limits);
         var planned = new List<PlannedWorkRequest>();
         var indexesByJob = new Dictionary<string, List<int>>();
         long edges = 0;
@@ -94,6 +99,10 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             {
                 errors.Add(new("jobs", $"the workflow has more than {limits.MaxEdges} dependency edges; split it"));
                 return (null, errors);
+            }
+            if (!budget.Admit(errors, jobName, job, doc.Defaults, job.Matrix, combos.Count))
+            {
+                continue;
             }
             var indexes = new List<int>(combos.Count);
             foreach (var combo in combos)
@@ -202,7 +211,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         foreach (var (axis, values) in matrix)
         {
             var field = $"jobs.{jobName}.matrix.{axis}";
-            if (!Names.Identifier().IsMatch(axis))
+            if (axis.Length > limits.MaxNameLength || !Names.Identifier().IsMatch(axis))
             {
                 errors.Add(new(field, "axis names use letters, digits, '.', '_' or '-'"));
                 return null;
@@ -293,12 +302,12 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         var requires = job.Requires;
         var requiredArchitecture = requires?.Architecture ?? defaults?.Requires?.Architecture;
         var architecture = requiredArchitecture is { } a ? Substitute(a, "requires.architecture") : null;
-        if (architecture is not null && !Names.Identifier().IsMatch(architecture))
+        if (architecture is not null && (architecture.Length > limits.MaxNameLength || !Names.Identifier().IsMatch(architecture)))
         {
             errors.Add(new($"{field}.requires.architecture", $"'{Truncate(architecture)}' is not an architecture name"));
         }
         var tags = (requires?.Tags ?? defaults?.Requires?.Tags ?? []).Select(t => Substitute(t ?? "", "requires.tags")).Distinct().Order(StringComparer.Ordinal).ToList();
-        if (tags.Count > limits.MaxTags || tags.Any(t => !Names.Identifier().IsMatch(t)))
+        if (tags.Count > limits.MaxTags || tags.Any(t => t.Length > limits.MaxNameLength || !Names.Identifier().IsMatch(t)))
         {
             errors.Add(new($"{field}.requires.tags", $"at most {limits.MaxTags} tags, each a name"));
         }

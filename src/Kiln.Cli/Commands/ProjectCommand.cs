@@ -110,8 +110,12 @@ public static class ProjectCommand
         foreach (var p in projects)
         {
             table.AddRow(Markup.Escape(p.Name), p.Weight.ToString(CultureInfo.InvariantCulture), p.BasePriority.ToString(CultureInfo.InvariantCulture),
-                p.MaxRunning?.ToString(CultureInfo.InvariantCulture) ?? "-", p.Running.ToString(CultureInfo.InvariantCulture), p.Pending.ToString(CultureInfo.InvariantCulture));
+                p.MaxRunning?.ToString(CultureInfo.InvariantCulture) ?? "-", Count(p.Running, p), Count(p.Pending, p));
         }
         AnsiConsole.Write(table);
     }
+
+    /// <summary>A count that stopped at the server's cap reads "10,000+".</summary>
+    private static string Count(int value, ProjectView p) =>
+        p.CountsCapped && value >= ProjectView.CountCap ? $"{value.ToString("N0", CultureInfo.InvariantCulture)}+" : value.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,5 +1,7 @@
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -12,12 +14,24 @@ namespace Kiln.Server.Api;
 /// </summary>
 public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> logger, IProblemDetailsService problems) : IExceptionHandler
 {
+    /// <summary>ASP.NET Core's binding messages: <c>Failed to bind parameter "long? workflow" from "abc".</c></summary>
+    [GeneratedRegex("""parameter "(?:[^"]* )?([A-Za-z0-9_]+)" """)]
+    private static partial Regex ParameterName();
+
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         if (exception is BadHttpRequestException bad)
         {
+            // A parameter that does not bind (?workflow=abc, ?limit=1e99) names itself, as a validation error would.
             httpContext.Response.StatusCode = bad.StatusCode;
-            return await problems.TryWriteAsync(new() { HttpContext = httpContext, ProblemDetails = { Title = "Bad request", Detail = bad.Message, Status = bad.StatusCode } });
+            var problem = new ProblemDetails { Title = bad.StatusCode == 400 ? "The request is invalid" : "Bad request", Detail = bad.Message, Status = bad.StatusCode };
+            if (ParameterName().Match(bad.Message) is { Success: true } match)
+            {
+                var field = match.Groups[1].Value;
+                problem.Detail = $"{field}: has the wrong type of value or is missing";
+                problem.Extensions["errors"] = new[] { new { field, message = "has the wrong type of value or is missing" } };
+            }
+            return await problems.TryWriteAsync(new() { HttpContext = httpContext, ProblemDetails = problem });
         }
         if (exception is NpgsqlException { IsTransient: true } or TimeoutException)
         {

@@ -7,7 +7,9 @@ namespace Kiln.Server.Api;
 /// <summary>
 /// JSON for the API: camelCase, and strict on input — an unknown or repeated property is an
 /// error naming it, because a silently ignored typo (<c>need:</c> for <c>needs:</c>) would
-/// build the wrong graph.
+/// build the wrong graph. Every string read passes <see cref="SafeStringConverter"/> (no U+0000,
+/// no stray control characters, no broken Unicode), so bad text is refused here with its path
+/// rather than by PostgreSQL with a 500.
 /// </summary>
 public static class ApiJson
 {
@@ -19,6 +21,7 @@ public static class ApiJson
         o.AllowDuplicateProperties = false;
         o.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         o.MaxDepth = 32;
+        o.Converters.Add(new SafeStringConverter());
         return o;
     }
 
@@ -57,6 +60,12 @@ public static class ApiJson
         catch (JsonException e)
         {
             var field = (e.Path ?? "").TrimStart('$').TrimStart('.');
+            if (e is SafeStringConverter.UnsafeTextException { InName: true })
+            {
+                // The path ends with the bad name itself: name the object that holds it.
+                var cut = field.EndsWith("']", StringComparison.Ordinal) ? field.LastIndexOf("['", StringComparison.Ordinal) : field.LastIndexOf('.');
+                field = cut > 0 ? field[..cut] : "";
+            }
             return (null, ApiProblems.Invalid(field, Explain(e, field)));
         }
     }
@@ -66,6 +75,10 @@ public static class ApiJson
     {
         var where = field.Length > 0 ? $" at '{field}'" : "";
         var message = e.Message;
+        if (e is SafeStringConverter.UnsafeTextException)
+        {
+            return field.Length > 0 ? $"'{field}' {message}" : message;
+        }
         if (message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
         {
             return $"unknown property{where}; check its spelling against the documented fields";

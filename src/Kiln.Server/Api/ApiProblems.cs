@@ -24,6 +24,13 @@ public static class ApiProblems
 
     public static IResult Conflict(string detail) => Status(StatusCodes.Status409Conflict, "Conflict", detail);
 
+    /// <summary>A 409 about one field of the request, with <c>errors</c> as for a validation problem.</summary>
+    public static IResult Conflict(string field, string message) => TypedResults.Problem(
+        title: "Conflict",
+        detail: Describe(new ValidationError(field, message)),
+        statusCode: StatusCodes.Status409Conflict,
+        extensions: new Dictionary<string, object?> { ["errors"] = new[] { new { field, message } } });
+
     public static IResult Unauthorized(string detail) => Status(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
 
     public static IResult Status(int status, string title, string detail) =>

@@ -147,6 +147,13 @@ public static class WorkersApi
         {
             return ApiProblems.Invalid("leases", "a list of at most 256 {workRequestId, leaseToken}");
         }
+        for (var i = 0; i < body.Leases.Count; i++)
+        {
+            if (body.Leases[i] is null)
+            {
+                return ApiProblems.Invalid($"leases[{i}]", "must be a {workRequestId, leaseToken} object");
+            }
+        }
         var statuses = await claims.HeartbeatAsync(WorkerAuthFilter.Worker(http).Id, body.Leases, options.Lease, ct);
         return TypedResults.Ok(new HeartbeatResponse(statuses, Timing(options)));
     }

@@ -20,7 +20,8 @@ public static class WorkflowsApi
             .Produces<SubmitWorkflowResponse>(StatusCodes.Status201Created)
             .Produces<SubmitWorkflowResponse>(StatusCodes.Status200OK)
             .ProducesValidationProblem()
-            .WithSummary("Submit a workflow; with an idempotency key, a repeat returns the existing one (200).");
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Submit a workflow; with an idempotency key, a repeat of the same document returns the existing one (200), a different document is a 409.");
         group.MapGet("/", ListAsync).WithSummary("List workflows, newest first (keyset-paginated).");
         group.MapGet("/{id:long}", GetAsync).WithSummary("A workflow with the state of each of its jobs.");
         group.MapPost("/{id:long}/cancel", CancelAsync).WithSummary("Cancel every unfinished job; running ones stop at their next heartbeat.");
@@ -46,6 +47,11 @@ public static class WorkflowsApi
             return ApiProblems.Invalid(errors);
         }
         var stored = await submissions.SubmitAsync(plan, JsonSerializer.Serialize(document, ApiJson.Options), ct);
+        if (!stored.SameDocument)
+        {
+            return ApiProblems.Conflict("idempotencyKey",
+                $"workflow {stored.WorkflowId} was submitted with this idempotency key and a different document; use a new key for a different workflow");
+        }
         var body = new SubmitWorkflowResponse(stored.WorkflowId, stored.Created, stored.WorkRequests);
         return stored.Created
             ? TypedResults.Created($"/api/v1/workflows/{stored.WorkflowId}", body)

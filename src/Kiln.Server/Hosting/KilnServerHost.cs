@@ -118,10 +118,13 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddExceptionHandler<ApiExceptionHandler>();
             services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
             services.AddOpenApi("v1");
+            // A query or route value that does not bind is a 400 naming it (ApiExceptionHandler), not an empty 400.
+            services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
             var app = builder.Build();
             app.UseExceptionHandler();
             app.UseStatusCodePages();
+            app.UseEdgeTextValidation();
             app.MapOpenApi("/openapi/{documentName}.json");
             app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription();
             app.MapWorkflowsApi();

@@ -6,7 +6,9 @@ using NpgsqlTypes;
 namespace Kiln.Store.Engine;
 
 /// <summary>Outcome of storing a plan: the workflow id, and whether it was new.</summary>
-public sealed record SubmissionResult(long WorkflowId, bool Created, int WorkRequests);
+/// <param name="SameDocument">For an existing workflow (<paramref name="Created"/> false): whether it was submitted
+/// with the same document. A different document under the same idempotency key is the caller's mistake, not a repeat.</param>
+public sealed record SubmissionResult(long WorkflowId, bool Created, int WorkRequests, bool SameDocument = true);
 
 /// <summary>
 /// Stores a validated <see cref="WorkflowPlan"/> in one transaction, set-based. A small
@@ -36,8 +38,9 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         RETURNING id
         """;
 
+    /// <summary>jsonb equality ignores key order and spacing: the same document, however written, is a repeat.</summary>
     private const string ExistingWorkflowSql = """
-        SELECT id, total FROM workflows WHERE project_id = @project AND idempotency_key = @key
+        SELECT id, total, document = @document FROM workflows WHERE project_id = @project AND idempotency_key = @key
         """;
 
     private const string AllocateIdsSql = """
@@ -124,7 +127,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             if (id is null)
             {
                 await tx.RollbackAsync(ct);
-                return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, ct);
+                return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, documentJson, ct);
             }
             workflowId = (long)id;
         }
@@ -265,7 +268,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         }
         await tx.RollbackAsync(ct);
         var (projectId, _) = await EnsureProjectAsync(conn, plan.Project, now, ct);
-        return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, ct);
+        return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, documentJson, ct);
     }
 
     private static async Task<(long Id, int BasePriority)> EnsureProjectAsync(NpgsqlConnection conn, string name, DateTimeOffset now, CancellationToken ct)
@@ -286,17 +289,18 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         return (reader.GetInt64(0), reader.GetInt32(1));
     }
 
-    private static async Task<SubmissionResult> ExistingAsync(NpgsqlConnection conn, long projectId, string key, CancellationToken ct)
+    private static async Task<SubmissionResult> ExistingAsync(NpgsqlConnection conn, long projectId, string key, string documentJson, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(ExistingWorkflowSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<long>("project", projectId));
         cmd.Parameters.Add(new NpgsqlParameter<string>("key", key));
+        cmd.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
         {
             throw new InvalidOperationException($"the workflow with idempotency key '{key}' conflicted but cannot be read");
         }
-        return new SubmissionResult(reader.GetInt64(0), false, reader.GetInt32(1));
+        return new SubmissionResult(reader.GetInt64(0), false, reader.GetInt32(1), reader.GetBoolean(2));
     }
 
     private static async Task<long[]> AllocateIdsAsync(NpgsqlConnection conn, int count, CancellationToken ct)

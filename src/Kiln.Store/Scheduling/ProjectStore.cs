@@ -8,10 +8,16 @@ namespace Kiln.Store.Scheduling;
 /// <summary>Projects (weights, base priorities, caps) and operator re-prioritisation of waiting work.</summary>
 public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
-    private const string ViewColumns = """
+    /// <summary>
+    /// The load of a project is counted from the partial indexes of running and pending rows, and
+    /// stops at <see cref="ProjectView.CountCap"/> + 1: a page of 500 projects with a million
+    /// pending rows each reads at most 500 × 10,001 index entries, not every pending row of the
+    /// farm. One more than the cap says "more than the cap" (reported as capped).
+    /// </summary>
+    private static readonly string ViewColumns = $"""
         p.id, p.name, p.weight, p.base_priority, p.max_running,
-        (SELECT count(*) FROM work_requests w WHERE w.project_id = p.id AND w.state = 'running')::int,
-        (SELECT count(*) FROM work_requests w WHERE w.project_id = p.id AND w.state = 'pending')::int,
+        (SELECT count(*) FROM (SELECT 1 FROM work_requests w WHERE w.project_id = p.id AND w.state = 'running' LIMIT {ProjectView.CountCap + 1}) r)::int,
+        (SELECT count(*) FROM (SELECT 1 FROM work_requests w WHERE w.project_id = p.id AND w.state = 'pending' LIMIT {ProjectView.CountCap + 1}) q)::int,
         p.created_at
         """;
 
@@ -95,9 +101,15 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    private static ProjectView Read(NpgsqlDataReader r) => new(
-        r.GetInt64(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.IsDBNull(4) ? null : r.GetInt32(4), r.GetInt32(5), r.GetInt32(6),
-        r.GetFieldValue<DateTimeOffset>(7));
+    private static ProjectView Read(NpgsqlDataReader r)
+    {
+        var running = r.GetInt32(5);
+        var pending = r.GetInt32(6);
+        return new(
+            r.GetInt64(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.IsDBNull(4) ? null : r.GetInt32(4),
+            Math.Min(running, ProjectView.CountCap), Math.Min(pending, ProjectView.CountCap), r.GetFieldValue<DateTimeOffset>(7),
+            running > ProjectView.CountCap || pending > ProjectView.CountCap);
+    }
 
     /// <summary>Validates settings; returns the errors by field.</summary>
     public static List<ValidationError> Validate(ProjectSettings settings)
