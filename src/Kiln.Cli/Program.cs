@@ -18,6 +18,8 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     ExplainCommand.Create(),
     ProjectCommand.Create(),
     PriorityCommand.Create(),
+    NoticeCommand.Create(),
+    CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop
 // workers before the server); the server's host handles its own. No forced exit after Ctrl-C.

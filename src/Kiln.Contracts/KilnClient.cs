@@ -178,6 +178,7 @@ public sealed partial class KilnClient : IDisposable
 
     private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
     {
+        ObserveNotice(response);
         if (response.IsSuccessStatusCode)
         {
             return;

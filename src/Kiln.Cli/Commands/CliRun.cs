@@ -19,6 +19,7 @@ public static class CliRun
     {
         Uri? server = null;
         Views.FitConsole();
+        KilnClient.NoticeObserver ??= PrintNoticeOnce;
         try
         {
             server = ClientSettings.Server(serverOption);
@@ -83,6 +84,23 @@ public static class CliRun
         }
         return 0;
     }
+
+    /// <summary>
+    /// An operator notice the server sent (the <c>Kiln-Notice</c> header), printed on standard
+    /// error at most once per command run — never on standard output, so <c>--json</c> stays clean.
+    /// </summary>
+    private static void PrintNoticeOnce(string notice)
+    {
+        if (Interlocked.Exchange(ref _noticeShown, 1) == 0)
+        {
+            Console.Error.WriteLine($"kiln: notice: {notice}");
+        }
+    }
+
+    /// <summary>For commands that show notices themselves (<c>kiln notice …</c>): do not print the header's copy too.</summary>
+    public static void NoticeShownAlready() => Interlocked.Exchange(ref _noticeShown, 1);
+
+    private static int _noticeShown;
 
     private static readonly JsonSerializerOptions Indented = new(KilnClient.Json) { WriteIndented = true };
 }

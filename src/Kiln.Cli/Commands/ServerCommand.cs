@@ -18,7 +18,8 @@ public static class ServerCommand
         var maxArtifact = new Option<long>("--max-artifact-bytes") { Description = "Largest artifact accepted", DefaultValueFactory = _ => new KilnServerOptions().MaxArtifactBytes };
         var maxLog = new Option<long>("--max-log-bytes") { Description = "Largest log kept per attempt", DefaultValueFactory = _ => new KilnServerOptions().MaxLogBytes };
 
-        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, maxArtifact, maxLog };
+        var metricsDetailed = new Option<bool>("--metrics-detailed") { Description = "Label /metrics by job name and worker too (high cardinality; default off)" };
+        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, maxArtifact, maxLog, metricsDetailed };
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -43,6 +44,7 @@ public static class ServerCommand
                 Heartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
                 MaxArtifactBytes = parse.GetValue(maxArtifact),
                 MaxLogBytes = parse.GetValue(maxLog),
+                MetricsDetailed = parse.GetValue(metricsDetailed),
             };
             return await RunAsync(options, ct);
         });

@@ -35,7 +35,7 @@ public static class WorkRequestsApi
             ActionResults.From(await actions.RetryWorkRequestAsync(id, ct)))
             .WithSummary("Re-run a failed, skipped or cancelled work request and the dependents it caused to be skipped.");
 
-        var reports = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>();
+        var reports = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>().AddEndpointFilter<Metrics.ReportMetricsFilter>();
         reports.MapPost("/{id:long}/complete", CompleteAsync)
             .Accepts<CompleteRequest>("application/json")
             .Produces<ReportResponse>()

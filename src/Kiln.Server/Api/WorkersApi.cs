@@ -97,7 +97,7 @@ public static class WorkersApi
     }
 
     private static async Task<IResult> ClaimAsync(
-        HttpContext http, ClaimStore claims, WorkSignal signal, KilnServerOptions options, TimeProvider time, CancellationToken ct)
+        HttpContext http, ClaimStore claims, WorkSignal signal, KilnServerOptions options, TimeProvider time, Metrics.KilnMetrics metrics, CancellationToken ct)
     {
         var (body, problem) = await ApiJson.ReadAsync<ClaimRequest>(http.Request, BodyMaxBytes, ct);
         if (problem is not null)
@@ -119,7 +119,9 @@ public static class WorkersApi
         {
             // Queue up before looking, so work made pending between the look and the wait wakes us.
             using var waiter = signal.Register();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var assignments = await claims.ClaimAsync(worker, body.Slots, options.Lease, ct);
+            metrics.ObserveClaim(worker, assignments, System.Diagnostics.Stopwatch.GetElapsedTime(started));
             var remaining = deadline - time.GetUtcNow();
             if (assignments.Count > 0 || remaining <= TimeSpan.Zero)
             {

@@ -1,9 +1,12 @@
 using Kiln.Server.Api;
 using Kiln.Server.Duties;
+using Kiln.Server.Metrics;
+using Kiln.Server.Notices;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
 using Kiln.Store.Engine;
 using Kiln.Store.Logs;
+using Kiln.Store.Notices;
 using Kiln.Store.Scheduling;
 using Kiln.Store.Settings;
 using Kiln.Store.Workers;
@@ -16,6 +19,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Prometheus;
 
 namespace Kiln.Server.Hosting;
 
@@ -114,6 +118,13 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton(new Core.WorkflowPlanner(new Core.WorkflowLimits { MaxDocumentBytes = options.MaxDocumentBytes }));
             services.AddHostedService<WorkSignalListener>();
             services.AddHostedService<DutyRunner>();
+            // Operator notices (header cached in-process) and Prometheus metrics (see docs/operations.md).
+            services.AddSingleton<NoticeStore>();
+            services.AddSingleton<NoticeBoard>();
+            services.AddSingleton<KilnMetrics>();
+            services.AddSingleton<FarmStateCollector>();
+            services.AddSingleton<AttemptLedgerReader>();
+            services.AddHostedService(s => s.GetRequiredService<AttemptLedgerReader>());
             services.AddProblemDetails();
             services.AddExceptionHandler<ApiExceptionHandler>();
             services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
@@ -124,6 +135,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             var app = builder.Build();
             app.UseExceptionHandler();
             app.UseStatusCodePages();
+            app.UseNoticeHeader();
             app.UseEdgeTextValidation();
             app.MapOpenApi("/openapi/{documentName}.json");
             app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription();
@@ -133,6 +145,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapProjectsApi();
             app.MapLogsApi();
             app.MapArtifactsApi();
+            app.MapNoticesApi();
+            app.Services.GetRequiredService<FarmStateCollector>();
+            app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription();
             await app.StartAsync(ct);
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -39,6 +39,9 @@ public sealed record KilnServerOptions
     /// <summary>Largest log kept per attempt (default 1 GiB); output past it is dropped and the worker says so.</summary>
     public long MaxLogBytes { get; init; } = 1024L * 1024 * 1024;
 
+    /// <summary>Adds high-cardinality labels to /metrics: job name on attempt metrics, worker name on claim metrics (--metrics-detailed).</summary>
+    public bool MetricsDetailed { get; init; }
+
     /// <summary>
     /// Stop on SIGINT/SIGTERM (the default, for <c>kiln server</c>). <c>kiln up</c> turns it off: it
     /// hosts the server in-process and stops it itself, after its workers have reported.
