@@ -26,7 +26,8 @@ public sealed record WorkflowCounts(int Total, int Unfinished, int Succeeded, in
 /// <param name="Id">Workflow id.</param>
 /// <param name="Created">False when an idempotency key matched an existing workflow.</param>
 /// <param name="WorkRequests">Number of work requests after matrix expansion.</param>
-public sealed record SubmitWorkflowResponse(long Id, bool Created, int WorkRequests);
+/// <param name="Omitted">Work requests not created because their job's <c>if:</c> was false at submission.</param>
+public sealed record SubmitWorkflowResponse(long Id, bool Created, int WorkRequests, IReadOnlyList<string>? Omitted = null);
 
 /// <summary>One work request in a listing.</summary>
 public sealed record WorkRequestSummary(

@@ -9,6 +9,9 @@ public sealed record WorkflowPlan(
     string Trigger = FairShare.DefaultTrigger)
 {
     public int EdgeCount => WorkRequests.Sum(w => w.Needs.Count);
+
+    /// <summary>Names of the work requests not created because their job's <c>if:</c> was false.</summary>
+    public IReadOnlyList<string> Omitted { get; init; } = [];
 }
 
 /// <summary>One work request to create. <see cref="Needs"/> holds indexes into the plan, all smaller than its own.
