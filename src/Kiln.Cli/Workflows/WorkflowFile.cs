@@ -20,6 +20,7 @@ public sealed partial class WorkflowFile
     private static readonly IDeserializer Yaml = new DeserializerBuilder()
         .WithNamingConvention(CamelCaseNamingConvention.Instance)
         .WithDuplicateKeyChecking()
+        .WithTypeConverter(new MatrixYamlConverter())
         .Build();
 
     private static readonly JsonSerializerOptions StrictJson = new(KilnClient.Json)
