@@ -71,7 +71,7 @@ public static partial class ClaimBench
         await FillAsync(claims, identity, running, HeldRunning, 4, lease);
         for (var i = 0; i < 20; i++)
         {
-            running.Add(await claims.ClaimAsync(identity, 1, lease, default));
+            running.Add(identity.Id, await claims.ClaimAsync(identity, 1, lease, default));
             await running.HoldAsync();
         }
         if (cluster.HasStatementStats)
@@ -84,6 +84,12 @@ public static partial class ClaimBench
         result.Notes.Add(direct.Describe("direct_claim"));
 
         var client = await kiln.WorkerClientAsync("http-claimer", 1);
+        long httpWorkerId;
+        await using (var db = NpgsqlDataSource.Create(kiln.ConnectionString))
+        await using (var cmd = db.CreateCommand("SELECT id FROM workers WHERE name = 'http-claimer'"))
+        {
+            httpWorkerId = (long)(await cmd.ExecuteScalarAsync())!;
+        }
         var http = new Latencies();
         var level = running.StartPass();
         var since = Stopwatch.GetTimestamp();
@@ -99,7 +105,7 @@ public static partial class ClaimBench
             {
                 throw new InvalidOperationException("the claim bench ran out of pending work");
             }
-            running.Add(claim.Assignments);
+            running.Add(httpWorkerId, claim.Assignments);
             await running.HoldAsync();
         }
         http.Report(result, "http_claim");
@@ -122,7 +128,7 @@ public static partial class ClaimBench
                 var t = Stopwatch.GetTimestamp();
                 var got = await claims.ClaimAsync(w, 1, lease, default);
                 concurrent.Add(Stopwatch.GetElapsedTime(t));
-                running.Add(got);
+                running.Add(w.Id, got);
                 await running.HoldAsync();
             }
         })));
@@ -198,7 +204,7 @@ public static partial class ClaimBench
             {
                 throw new InvalidOperationException("the claim bench ran out of pending work");
             }
-            running.Add(got);
+            running.Add(identity.Id, got);
         }
     }
 
@@ -218,7 +224,7 @@ public static partial class ClaimBench
             {
                 throw new InvalidOperationException("the claim bench ran out of pending work");
             }
-            running.Add(got);
+            running.Add(identity.Id, got);
             await running.HoldAsync();
         }
         return new Pass(latencies, level, running.EndPass());
@@ -237,7 +243,7 @@ public static partial class ClaimBench
     /// </summary>
     private sealed class RunningSet(ReportStore reports, int target)
     {
-        private readonly Queue<Assignment> _held = new();
+        private readonly Queue<(long WorkerId, Assignment Assignment)> _held = new();
         private readonly Lock _gate = new();
         private int _min = int.MaxValue;
         private int _max;
@@ -255,13 +261,13 @@ public static partial class ClaimBench
             }
         }
 
-        public void Add(IEnumerable<Assignment> assignments)
+        public void Add(long workerId, IEnumerable<Assignment> assignments)
         {
             lock (_gate)
             {
                 foreach (var a in assignments)
                 {
-                    _held.Enqueue(a);
+                    _held.Enqueue((workerId, a));
                 }
             }
         }
@@ -305,8 +311,8 @@ public static partial class ClaimBench
                 done = [];
                 while (_held.Count > Target)
                 {
-                    var a = _held.Dequeue();
-                    done.Add(new SuccessReport(a.WorkRequestId, a.LeaseToken, 0, null));
+                    var (worker, a) = _held.Dequeue();
+                    done.Add(new SuccessReport(worker, a.WorkRequestId, a.LeaseToken, 0, null));
                 }
             }
             var results = await reports.CompleteSucceededAsync(done, default);
@@ -375,7 +381,7 @@ public static partial class ClaimBench
         await using var source = NpgsqlDataSource.Create(builder.ConnectionString);
         var store = new ClaimStore(source, TimeProvider.System);
         var logLength = File.Exists(cluster.LogFile) ? new FileInfo(cluster.LogFile).Length : 0;
-        running.Add(await store.ClaimAsync(identity, 1, TimeSpan.FromSeconds(600), default));
+        running.Add(identity.Id, await store.ClaimAsync(identity, 1, TimeSpan.FromSeconds(600), default));
         await Task.Delay(300);
         if (!File.Exists(cluster.LogFile))
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using Kiln.Contracts;
+using Kiln.Core;
 using Kiln.Server.Api;
 using Kiln.Store.Engine;
 
@@ -148,7 +149,7 @@ public sealed class WorkerFleet : IDisposable
             if (protocol.BatchReports)
             {
                 started = Stopwatch.GetTimestamp();
-                var results = await reports.CompleteSucceededAsync([.. claimed.Select(a => new SuccessReport(a.WorkRequestId, a.LeaseToken, 0, null))], CancellationToken.None);
+                var results = await reports.CompleteSucceededAsync([.. claimed.Select(a => new SuccessReport(worker.Id, a.WorkRequestId, a.LeaseToken, 0, null))], CancellationToken.None);
                 if (results.FirstOrDefault(r => r.Status != ReportStatus.Recorded) is { } refused)
                 {
                     throw new InvalidOperationException($"a completion was {refused.Status}: {refused.Problem}");
@@ -163,7 +164,7 @@ public sealed class WorkerFleet : IDisposable
             foreach (var a in claimed)
             {
                 started = Stopwatch.GetTimestamp();
-                var result = await reports.CompleteAsync(a.WorkRequestId, a.LeaseToken, AttemptEnd.Succeeded, 0, null, CancellationToken.None);
+                var result = await reports.ReportAsync(worker.Id, a.WorkRequestId, a.LeaseToken, AttemptEnd.Succeeded, 0, null, CancellationToken.None);
                 if (result.Status != ReportStatus.Recorded)
                 {
                     throw new InvalidOperationException($"completion of {a.WorkRequestId} was {result.Status}: {result.Problem}");

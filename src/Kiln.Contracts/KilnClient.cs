@@ -83,11 +83,11 @@ public sealed partial class KilnClient : IDisposable
     public Task<ReportResponse> CompleteAsync(long workRequestId, CompleteRequest request, CancellationToken ct) =>
         SendAsync<ReportResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/complete", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
 
-    public Task<ReportResponse> FailAsync(long workRequestId, FailRequest request, CancellationToken ct) =>
+    public Task<ReportResponse> FailAsync(long workRequestId, EndWithoutResultRequest request, CancellationToken ct) =>
         SendAsync<ReportResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/fail", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
 
     /// <summary>Hands back work this worker has not started; it is requeued at once and the attempt is not counted.</summary>
-    public Task<ReportResponse> ReleaseAsync(long workRequestId, FailRequest request, CancellationToken ct) =>
+    public Task<ReportResponse> ReleaseAsync(long workRequestId, EndWithoutResultRequest request, CancellationToken ct) =>
         SendAsync<ReportResponse>(HttpMethod.Post, $"api/v1/work-requests/{workRequestId}/release", JsonContent.Create(request, options: Json), DefaultCallTimeout, ct);
 
     /// <summary>Several reports in one request; each gets its own answer (a refused one does not fail the others).</summary>
@@ -158,7 +158,7 @@ public sealed partial class KilnClient : IDisposable
         using var request = NewRequest(method, path, content, bearer);
         if (leaseToken is { } lease)
         {
-            request.Headers.Add(LogHeaders.LeaseToken, lease.ToString());
+            request.Headers.Add(LeaseHeaders.LeaseToken, lease.ToString());
         }
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token);
         await EnsureSuccessAsync(response, timeoutCts.Token);

@@ -17,8 +17,6 @@ public sealed record LogReadResult(int Attempt, long Size, bool Complete, long B
 /// <summary>HTTP header names of the log endpoints.</summary>
 public static class LogHeaders
 {
-    /// <summary>The lease token fencing a worker's write (logs and artifact content).</summary>
-    public const string LeaseToken = "Kiln-Lease-Token";
     /// <summary>Size of the log when the read began.</summary>
     public const string Size = "Kiln-Log-Size";
     /// <summary><c>true</c> when the attempt has ended and the log is final.</summary>

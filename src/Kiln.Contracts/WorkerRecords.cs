@@ -61,8 +61,8 @@ public sealed record LeaseStatus(long WorkRequestId, string Status, DateTimeOffs
 /// <summary>The task finished: <see cref="Result"/> is <c>succeeded</c>, <c>failed</c>, <c>cancelled</c> (on request) or <c>timed-out</c> (killed at the job's timeout; retried automatically).</summary>
 public sealed record CompleteRequest(Guid LeaseToken, string Result, int? ExitCode, string? Message);
 
-/// <summary>The worker could not run the task (infrastructure error; retried automatically), or, sent to <c>release</c>, hands it back unstarted.</summary>
-public sealed record FailRequest(Guid LeaseToken, string Reason);
+/// <summary>An attempt that ends without a task result: sent to <c>fail</c>, the worker could not run the task (infrastructure error; retried automatically); sent to <c>release</c>, it hands the work back unstarted.</summary>
+public sealed record EndWithoutResultRequest(Guid LeaseToken, string Reason);
 
 /// <summary>How the server recorded a report; repeating the report returns the same answer.</summary>
 /// <param name="State">The work request's state after the report.</param>

@@ -35,7 +35,7 @@ public sealed class CancelAndRetryTests : EngineTest
         var a = await E.ClaimOneAsync(await E.WorkerAsync("w1"));
         await E.Actions.CancelWorkRequestAsync(a.WorkRequestId, default);
         E.Time.Advance(EngineFixture.Lease * 2);
-        await E.Reports.ReapExpiredAsync(100, default);
+        await E.Reaper.ReapExpiredAsync(100, default);
         Assert.Equal(WorkflowState.Cancelled, (await E.WorkflowAsync(wf)).State);
     }
 
@@ -107,11 +107,11 @@ public sealed class CancelAndRetryTests : EngineTest
         });
         var worker = await E.WorkerAsync("w1");
         var first = await E.ClaimOneAsync(worker);
-        await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Error, null, "oops", default);
+        await E.Reports.ReportAsync(E.WorkerOf(first), first.WorkRequestId, first.LeaseToken, AttemptEnd.Error, null, "oops", default);
         Assert.Equal(WorkflowState.Failed, (await E.WorkflowAsync(wf)).State);
         await E.Actions.RetryWorkflowAsync(wf, default);
         var second = await E.ClaimOneAsync(worker);
-        var result = await E.Reports.CompleteAsync(second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "oops", default);
+        var result = await E.Reports.ReportAsync(E.WorkerOf(second), second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "oops", default);
         Assert.Equal(WorkRequestState.Failed, result.Response!.State);
         Assert.Equal(2, second.Attempt);
     }

@@ -17,7 +17,7 @@ public sealed class CompletionBatchTests : EngineTest
         var claimed = await E.ClaimAsync(worker, 5);
         Assert.Equal(5, claimed.Count);
 
-        var reports = claimed.Select(a => new SuccessReport(a.WorkRequestId, a.LeaseToken, 0, null)).ToList();
+        var reports = claimed.Select(a => new SuccessReport(E.WorkerOf(a), a.WorkRequestId, a.LeaseToken, 0, null)).ToList();
         var results = await E.Reports.CompleteSucceededAsync(reports, default);
 
         Assert.All(results, r => Assert.Equal(ReportStatus.Recorded, r.Status));
@@ -37,11 +37,11 @@ public sealed class CompletionBatchTests : EngineTest
         await E.CompleteAsync(claimed[0]);                         // already recorded: a repeat
         var reports = new List<SuccessReport>
         {
-            new(claimed[0].WorkRequestId, claimed[0].LeaseToken, 0, null),
-            new(claimed[1].WorkRequestId, Guid.NewGuid(), 0, null),   // not this lease
-            new(claimed[2].WorkRequestId, claimed[2].LeaseToken, 0, null),
-            new(claimed[2].WorkRequestId, claimed[2].LeaseToken, 0, null), // the same report twice
-            new(999_999, Guid.NewGuid(), 0, null),
+            new(worker.Id, claimed[0].WorkRequestId, claimed[0].LeaseToken, 0, null),
+            new(worker.Id, claimed[1].WorkRequestId, Guid.NewGuid(), 0, null),   // not this lease
+            new(worker.Id, claimed[2].WorkRequestId, claimed[2].LeaseToken, 0, null),
+            new(worker.Id, claimed[2].WorkRequestId, claimed[2].LeaseToken, 0, null), // the same report twice
+            new(worker.Id, 999_999, Guid.NewGuid(), 0, null),
         };
 
         var results = await E.Reports.CompleteSucceededAsync(reports, default);
@@ -68,7 +68,7 @@ public sealed class CompletionBatchTests : EngineTest
         await using var batcher = new CompletionBatcher(E.Reports);
 
         var results = await Task.WhenAll(claimed.Select(a => Task.Run(() =>
-            batcher.CompleteAsync(a.WorkRequestId, a.LeaseToken, AttemptEnd.Succeeded, 0, null, default))));
+            batcher.ReportAsync(E.WorkerOf(a), a.WorkRequestId, a.LeaseToken, AttemptEnd.Succeeded, 0, null, default))));
 
         Assert.All(results, r => Assert.Equal(ReportStatus.Recorded, r.Status));
         var view = await E.WorkflowAsync(wf);

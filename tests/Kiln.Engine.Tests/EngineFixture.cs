@@ -21,6 +21,7 @@ public sealed class EngineFixture : IAsyncLifetime
     public SubmissionStore Submissions { get; private set; } = null!;
     public ClaimStore Claims { get; private set; } = null!;
     public ReportStore Reports { get; private set; } = null!;
+    public LeaseReaper Reaper { get; private set; } = null!;
     public QueryStore Queries { get; private set; } = null!;
     public GraphActions Actions { get; private set; } = null!;
     public WorkerStore Workers { get; private set; } = null!;
@@ -32,6 +33,7 @@ public sealed class EngineFixture : IAsyncLifetime
         Submissions = new(DataSource, Time);
         Claims = new(DataSource, Time);
         Reports = new(DataSource, Time);
+        Reaper = new(DataSource, Time);
         Queries = new(DataSource);
         Actions = new(DataSource, Time);
         Workers = new(DataSource, Time);
@@ -52,12 +54,25 @@ public sealed class EngineFixture : IAsyncLifetime
         return (await Workers.AuthenticateAsync(secret, default))!;
     }
 
-    public Task<IReadOnlyList<Assignment>> ClaimAsync(WorkerIdentity worker, int slots = 1) => Claims.ClaimAsync(worker, slots, Lease, default);
+    public async Task<IReadOnlyList<Assignment>> ClaimAsync(WorkerIdentity worker, int slots = 1)
+    {
+        var claimed = await Claims.ClaimAsync(worker, slots, Lease, default);
+        foreach (var a in claimed)
+        {
+            _claimants[a.LeaseToken] = worker.Id;
+        }
+        return claimed;
+    }
+
+    /// <summary>The worker that claimed the attempt (through <see cref="ClaimAsync"/>): reports are fenced on it.</summary>
+    public long WorkerOf(Assignment a) => _claimants[a.LeaseToken];
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, long> _claimants = new();
 
     public async Task<Assignment> ClaimOneAsync(WorkerIdentity worker) => Assert.Single(await ClaimAsync(worker));
 
     public Task<ReportResult> CompleteAsync(Assignment a, AttemptEnd end = AttemptEnd.Succeeded, int? exitCode = 0) =>
-        Reports.CompleteAsync(a.WorkRequestId, a.LeaseToken, end, exitCode, null, default);
+        Reports.ReportAsync(WorkerOf(a), a.WorkRequestId, a.LeaseToken, end, exitCode, null, default);
 
     public async Task<WorkflowView> WorkflowAsync(long id) => (await Queries.GetWorkflowAsync(id, default))!;
 

@@ -1,4 +1,5 @@
 using Kiln.Contracts;
+using Kiln.Core;
 using Kiln.Store.Engine;
 using Kiln.Store.Scheduling;
 

@@ -88,7 +88,7 @@ public sealed class LifecycleTests : EngineTest
         {
             var a = await E.ClaimOneAsync(worker);
             Assert.Equal(attempt, a.Attempt);
-            var result = await E.Reports.CompleteAsync(a.WorkRequestId, a.LeaseToken, AttemptEnd.Error, null, "disk full", default);
+            var result = await E.Reports.ReportAsync(E.WorkerOf(a), a.WorkRequestId, a.LeaseToken, AttemptEnd.Error, null, "disk full", default);
             if (attempt < 3)
             {
                 Assert.Equal(WorkRequestState.Pending, result.Response!.State);
@@ -136,7 +136,7 @@ public sealed class LifecycleTests : EngineTest
         var worker = await E.WorkerAsync("w1");
         var a = await E.ClaimOneAsync(worker);
 
-        var wrongToken = await E.Reports.CompleteAsync(a.WorkRequestId, Guid.NewGuid(), AttemptEnd.Succeeded, 0, null, default);
+        var wrongToken = await E.Reports.ReportAsync(E.WorkerOf(a), a.WorkRequestId, Guid.NewGuid(), AttemptEnd.Succeeded, 0, null, default);
         Assert.Equal(ReportStatus.LeaseNotHeld, wrongToken.Status);
 
         var first = await E.CompleteAsync(a);
@@ -163,7 +163,7 @@ public sealed class LifecycleTests : EngineTest
         var beforeReap = await E.CompleteAsync(a);
         Assert.Equal(ReportStatus.LeaseExpired, beforeReap.Status);
 
-        Assert.Equal(1, await E.Reports.ReapExpiredAsync(100, default));
+        Assert.Equal(1, await E.Reaper.ReapExpiredAsync(100, default));
         var afterReap = await E.CompleteAsync(a);
         Assert.Equal(ReportStatus.LeaseExpired, afterReap.Status);
         Assert.Contains("lost", afterReap.Problem);
@@ -192,7 +192,7 @@ public sealed class LifecycleTests : EngineTest
             var statuses = await E.Claims.HeartbeatAsync(worker.Id, [new LeaseRef(claimed[0].WorkRequestId, claimed[0].LeaseToken)], EngineFixture.Lease, default);
             Assert.Equal("ok", Assert.Single(statuses).Status);
         }
-        Assert.Equal(1, await E.Reports.ReapExpiredAsync(100, default));
+        Assert.Equal(1, await E.Reaper.ReapExpiredAsync(100, default));
         var both = await E.Claims.HeartbeatAsync(worker.Id, claimed.Select(c => new LeaseRef(c.WorkRequestId, c.LeaseToken)).ToList(), EngineFixture.Lease, default);
         Assert.Equal(["ok", "lost"], both.OrderBy(s => s.WorkRequestId == claimed[0].WorkRequestId ? 0 : 1).Select(s => s.Status));
     }
@@ -208,7 +208,7 @@ public sealed class LifecycleTests : EngineTest
             E.Time.Advance(TimeSpan.FromSeconds(10));
             await E.Claims.HeartbeatAsync(worker.Id, [new LeaseRef(a.WorkRequestId, a.LeaseToken)], EngineFixture.Lease, default);
         }
-        Assert.Equal(1, await E.Reports.ReapExpiredAsync(100, default));
+        Assert.Equal(1, await E.Reaper.ReapExpiredAsync(100, default));
         var view = (await E.Queries.GetWorkRequestAsync(a.WorkRequestId, default))!;
         Assert.Equal(WorkRequestState.Pending, view.Summary.State);
         Assert.Equal(AttemptOutcome.TimedOut, Assert.Single(view.Attempts).Outcome);
@@ -224,14 +224,14 @@ public sealed class LifecycleTests : EngineTest
         var draining = await E.WorkerAsync("draining");
         var first = await E.ClaimOneAsync(draining);
 
-        var released = await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
-        var repeated = await E.Reports.CompleteAsync(first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
+        var released = await E.Reports.ReportAsync(E.WorkerOf(first), first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
+        var repeated = await E.Reports.ReportAsync(E.WorkerOf(first), first.WorkRequestId, first.LeaseToken, AttemptEnd.Released, null, "draining", default);
 
         Assert.Equal(WorkRequestState.Pending, released.Response!.State);
         Assert.Equal(ReportStatus.Repeated, repeated.Status);
         // No backoff for a hand-back, and the single allowed attempt is still there to use.
         var second = await E.ClaimOneAsync(await E.WorkerAsync("other"));
-        var failed = await E.Reports.CompleteAsync(second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "disk", default);
+        var failed = await E.Reports.ReportAsync(E.WorkerOf(second), second.WorkRequestId, second.LeaseToken, AttemptEnd.Error, null, "disk", default);
         Assert.Equal(WorkRequestState.Failed, failed.Response!.State);
         var attempts = (await E.Queries.GetWorkRequestAsync(first.WorkRequestId, default))!.Attempts;
         Assert.Equal([AttemptOutcome.Released, AttemptOutcome.Error], attempts.Select(a => a.Outcome));

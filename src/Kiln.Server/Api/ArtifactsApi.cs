@@ -90,9 +90,9 @@ public static class ArtifactsApi
         long id, string sha256, long size, long offset, HttpContext http, AttemptLeases leases, ArtifactStore artifacts, IBlobStore blobs,
         KilnServerOptions options, CancellationToken ct)
     {
-        if (!Guid.TryParse(http.Request.Headers[LogHeaders.LeaseToken], out var token))
+        if (!Guid.TryParse(http.Request.Headers[LeaseHeaders.LeaseToken], out var token))
         {
-            return ApiProblems.Invalid(LogHeaders.LeaseToken, "the header must carry the attempt's lease token");
+            return ApiProblems.Invalid(LeaseHeaders.LeaseToken, "the header must carry the attempt's lease token");
         }
         if (Validate(sha256, size, options) is { } invalid)
         {

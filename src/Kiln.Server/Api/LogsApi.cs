@@ -43,9 +43,9 @@ public static class LogsApi
     private static async Task<IResult> AppendAsync(
         long id, int attempt, long offset, HttpContext http, AttemptLeases leases, LogStore logs, KilnServerOptions options, CancellationToken ct)
     {
-        if (!Guid.TryParse(http.Request.Headers[LogHeaders.LeaseToken], out var token))
+        if (!Guid.TryParse(http.Request.Headers[LeaseHeaders.LeaseToken], out var token))
         {
-            return ApiProblems.Invalid(LogHeaders.LeaseToken, "the header must carry the attempt's lease token");
+            return ApiProblems.Invalid(LeaseHeaders.LeaseToken, "the header must carry the attempt's lease token");
         }
         if (offset < 0)
         {

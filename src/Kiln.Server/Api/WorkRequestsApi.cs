@@ -41,11 +41,11 @@ public static class WorkRequestsApi
             .Produces<ReportResponse>()
             .WithSummary("Worker: the task ended (succeeded, failed or cancelled). Idempotent; 409 when the lease is not held.");
         reports.MapPost("/{id:long}/fail", FailAsync)
-            .Accepts<FailRequest>("application/json")
+            .Accepts<EndWithoutResultRequest>("application/json")
             .Produces<ReportResponse>()
             .WithSummary("Worker: the task could not run (infrastructure error); it is retried with backoff.");
         reports.MapPost("/{id:long}/release", ReleaseAsync)
-            .Accepts<FailRequest>("application/json")
+            .Accepts<EndWithoutResultRequest>("application/json")
             .Produces<ReportResponse>()
             .WithSummary("Worker: hand back work it has not started (e.g. while draining); requeued at once, the attempt not counted.");
         reports.MapPost("/reports", ReportBatchAsync)
@@ -88,7 +88,7 @@ public static class WorkRequestsApi
         {
             return ApiProblems.Invalid("message", $"at most {MessageMaxChars} characters");
         }
-        return ToHttp(await completions.CompleteAsync(id, body.LeaseToken, end, body.ExitCode, body.Message, ct));
+        return ToHttp(await completions.ReportAsync(WorkerAuthFilter.Worker(request.HttpContext).Id, id, body.LeaseToken, end, body.ExitCode, body.Message, ct));
     }
 
     private static AttemptEnd? CompletionEnd(string? result) => result switch
@@ -156,8 +156,8 @@ public static class WorkRequestsApi
             return ApiProblems.Invalid(errors);
         }
         var message = (WorkerReport r, AttemptEnd end) => end == AttemptEnd.Released ? r.Message ?? "handed back unstarted" : r.Message;
-        var results = await Task.WhenAll(reports.Select((r, i) =>
-            completions.CompleteAsync(r.WorkRequestId, r.LeaseToken, ends[i], r.ExitCode, message(r, ends[i]), ct)));
+        var results = await completions.ReportManyAsync(WorkerAuthFilter.Worker(request.HttpContext).Id,
+            [.. reports.Select((r, i) => new AttemptReport(r.WorkRequestId, r.LeaseToken, ends[i], r.ExitCode, message(r, ends[i])))], ct);
         return TypedResults.Ok(new ReportBatchResponse([.. results.Select((result, i) => result.Status switch
         {
             ReportStatus.Recorded or ReportStatus.Repeated => new ReportOutcome(reports[i].WorkRequestId, StatusCodes.Status200OK, result.Response, null),
@@ -168,7 +168,7 @@ public static class WorkRequestsApi
 
     private static async Task<IResult> FailAsync(long id, HttpRequest request, ReportStore reports, CancellationToken ct)
     {
-        var (body, problem) = await ApiJson.ReadAsync<FailRequest>(request, ReportMaxBytes, ct);
+        var (body, problem) = await ApiJson.ReadAsync<EndWithoutResultRequest>(request, ReportMaxBytes, ct);
         if (problem is not null)
         {
             return problem;
@@ -177,12 +177,12 @@ public static class WorkRequestsApi
         {
             return ApiProblems.Invalid("reason", $"say what went wrong, in at most {MessageMaxChars} characters");
         }
-        return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, AttemptEnd.Error, null, body.Reason, ct));
+        return ToHttp(await reports.ReportAsync(WorkerAuthFilter.Worker(request.HttpContext).Id, id, body.LeaseToken, AttemptEnd.Error, null, body.Reason, ct));
     }
 
     private static async Task<IResult> ReleaseAsync(long id, HttpRequest request, ReportStore reports, CancellationToken ct)
     {
-        var (body, problem) = await ApiJson.ReadAsync<FailRequest>(request, ReportMaxBytes, ct);
+        var (body, problem) = await ApiJson.ReadAsync<EndWithoutResultRequest>(request, ReportMaxBytes, ct);
         if (problem is not null)
         {
             return problem;
@@ -191,7 +191,7 @@ public static class WorkRequestsApi
         {
             return ApiProblems.Invalid("reason", $"at most {MessageMaxChars} characters");
         }
-        return ToHttp(await reports.CompleteAsync(id, body.LeaseToken, AttemptEnd.Released, null, body.Reason ?? "handed back unstarted", ct));
+        return ToHttp(await reports.ReportAsync(WorkerAuthFilter.Worker(request.HttpContext).Id, id, body.LeaseToken, AttemptEnd.Released, null, body.Reason ?? "handed back unstarted", ct));
     }
 
     private static IResult ToHttp(ReportResult result) => result.Status switch

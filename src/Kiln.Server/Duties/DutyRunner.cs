@@ -15,7 +15,7 @@ namespace Kiln.Server.Duties;
 /// dies silently. Later duties (expiry, outbox dispatch, event ingestion) join the same loop.
 /// </summary>
 public sealed partial class DutyRunner(
-    LeaderLock leader, ReportStore reports, KilnServerOptions options, TimeProvider time, ILogger<DutyRunner> logger) : BackgroundService
+    LeaderLock leader, LeaseReaper reaper, KilnServerOptions options, TimeProvider time, ILogger<DutyRunner> logger) : BackgroundService
 {
     private const int ReaperBatch = 100;
 
@@ -30,7 +30,7 @@ public sealed partial class DutyRunner(
                     int ended;
                     do
                     {
-                        ended = await reports.ReapExpiredAsync(ReaperBatch, stoppingToken);
+                        ended = await reaper.ReapExpiredAsync(ReaperBatch, stoppingToken);
                         if (ended > 0)
                         {
                             LogReaped(logger, ended);

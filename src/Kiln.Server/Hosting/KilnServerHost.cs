@@ -100,6 +100,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SubmissionStore>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
+            services.AddSingleton<LeaseReaper>();
             services.AddSingleton<CompletionBatcher>();
             services.AddSingleton<QueryStore>();
             services.AddSingleton<GraphActions>();

@@ -58,6 +58,9 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
                       AND w.tags <@ @tags
                       -- retry backoff: not before its time
                       AND (w.not_before IS NULL OR w.not_before <= @now)
+                      -- never hand out work someone asked to cancel (a cancel ends waiting
+                      -- work at once; this holds even if a mark outlived its attempt)
+                      AND NOT w.cancel_requested
                     ORDER BY w.claim_rank DESC, w.id
                     LIMIT @slots
                     -- locked as read: a row another claim holds is skipped for the project's
@@ -106,31 +109,40 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
     private const string GenericPlanSql = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
 
     /// <summary>
-    /// Renews the leases this worker still holds. A lease younger than half its length is
-    /// left alone: renewing it would be a write that changes nothing that matters.
-    /// The outer query reads the rows as they were before the update, hence the coalesce.
+    /// Renews the leases this worker still holds: fenced on (worker, lease token), so a token
+    /// of another worker's attempt renews nothing and answers 'lost'. A lease younger than half
+    /// its length is left alone: renewing it would be a write that changes nothing that
+    /// matters. The rows to renew are locked first, in ascending id order whatever order the
+    /// worker lists them in (the protocol of <see cref="Transitions"/>). The outer query reads
+    /// the rows as they were before the update, hence the coalesce.
     /// </summary>
-    private const string HeartbeatSql = """
+    private static readonly string HeartbeatSql = $"""
         WITH held AS (
             SELECT * FROM unnest(@ids, @tokens) AS l(id, token)
+        ), locked AS MATERIALIZED (
+            {Transitions.LockSql(Renewable + " AND EXISTS (SELECT 1 FROM unnest(@ids, @tokens) AS h(id, token) WHERE h.id = w.id AND h.token = w.lease_token)")}
         ), renewed AS (
             UPDATE work_requests w SET lease_expires_at = @now + @lease
             FROM held
-            WHERE w.id = held.id AND w.lease_token = held.token AND w.state = 'running'
-              AND w.lease_expires_at >= @now
-              AND w.lease_expires_at < @now + @lease / 2
+            WHERE w.id = ANY(ARRAY(SELECT id FROM locked)) AND w.id = held.id AND w.lease_token = held.token AND {Renewable}
             RETURNING w.id, w.lease_expires_at
         )
         SELECT held.id,
             CASE
                 WHEN w.id IS NULL OR w.state <> 'running' OR w.lease_token IS DISTINCT FROM held.token
+                     OR w.worker_id IS DISTINCT FROM @worker
                      OR (r.id IS NULL AND w.lease_expires_at < @now) THEN 'lost'
                 WHEN w.cancel_requested THEN 'cancel'
                 ELSE 'ok' END,
-            coalesce(r.lease_expires_at, w.lease_expires_at)
+            CASE WHEN w.worker_id = @worker THEN coalesce(r.lease_expires_at, w.lease_expires_at) END
         FROM held
         LEFT JOIN work_requests w ON w.id = held.id
         LEFT JOIN renewed r ON r.id = held.id
+        """;
+
+    private const string Renewable = """
+        w.id = ANY(@ids) AND w.worker_id = @worker AND w.state = 'running'
+              AND w.lease_expires_at >= @now AND w.lease_expires_at < @now + @lease / 2
         """;
 
     /// <summary>Last-seen is for operators; refreshing it at most every 15 s keeps heartbeats from rewriting the row.</summary>
@@ -203,6 +215,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             heartbeat.Parameters.Add(new NpgsqlParameter<Guid[]>("tokens", [.. leases.Select(l => l.LeaseToken)]));
             heartbeat.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
             heartbeat.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", lease));
+            heartbeat.Parameters.Add(new NpgsqlParameter<long>("worker", workerId));
             batch.BatchCommands.Add(heartbeat);
         }
         batch.BatchCommands.Add(TouchWorker(workerId, now));

@@ -4,11 +4,6 @@ using Npgsql;
 
 namespace Kiln.Store.Engine;
 
-public enum ActionStatus { Done, NotFound, Conflict }
-
-/// <summary>Result of a cancel or retry: what changed, or why nothing could.</summary>
-public sealed record ActionResult(ActionStatus Status, ActionResponse Response);
-
 /// <summary>
 /// Operator actions on the graph: cancel and manual retry, of one work request or a whole
 /// workflow. They follow the locking protocol of <see cref="Transitions"/>: rows in ascending
@@ -17,6 +12,8 @@ public sealed record ActionResult(ActionStatus Status, ActionResponse Response);
 public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
 {
     private const string ReadStateSql = "SELECT state, workflow_id FROM work_requests WHERE id = @id";
+
+    private const string WorkflowOfSql = "SELECT workflow_id FROM work_requests WHERE id = @id";
 
     /// <summary>Running work is only marked: its worker learns at the next heartbeat and stops it.</summary>
     private const string MarkCancelSql = """
@@ -27,18 +24,6 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
     private const string CancelWaitingSql = """
         UPDATE work_requests SET state = 'cancelled', finished_at = @now
         WHERE id = ANY(@ids) AND state IN ('blocked', 'pending')
-        """;
-
-    private const string LockUnfinishedOfWorkflowSql = """
-        SELECT id, state FROM work_requests
-        WHERE workflow_id = @workflow AND state IN ('blocked', 'pending', 'running')
-        ORDER BY id FOR NO KEY UPDATE
-        """;
-
-    private const string LockRetryableOfWorkflowSql = """
-        SELECT id FROM work_requests
-        WHERE workflow_id = @workflow AND state IN ('failed', 'skipped', 'cancelled')
-        ORDER BY id FOR NO KEY UPDATE
         """;
 
     private const string GraphOfWorkflowSql = """
@@ -62,10 +47,9 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         """;
 
     /// <summary>Retry is rare: recounting the workflow is simpler and safer than deltas here.</summary>
-    private const string RecountWorkflowSql = """
+    private static readonly string RecountWorkflowSql = $"""
         UPDATE workflows f SET
-            unfinished = c.unfinished, succeeded = c.succeeded, failed = c.failed, skipped = c.skipped, cancelled = c.cancelled,
-            state = 'running', finished_at = NULL
+            {WorkflowCounters.Set("c.unfinished", "c.succeeded", "c.failed", "c.skipped", "c.cancelled")}
         FROM (SELECT count(*) FILTER (WHERE state IN ('blocked', 'pending', 'running')) AS unfinished,
                      count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
                      count(*) FILTER (WHERE state = 'failed') AS failed,
@@ -75,11 +59,18 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         WHERE f.id = @workflow
         """;
 
+    /// <summary>
+    /// Cancels one work request: waiting work is cancelled at once and its dependents skipped;
+    /// running work is marked, and its worker stops it. The row is locked before its state is
+    /// read, so the answer is about the row as it is: a row requeued a moment ago is cancelled
+    /// as waiting work, not marked as if it still ran.
+    /// </summary>
     public async Task<ActionResult> CancelWorkRequestAsync(long id, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var (state, workflowId) = await ReadStateAsync(conn, id, ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var (state, workflowId) = await LockAndReadAsync(conn, id, ct);
         if (state is null)
         {
             return new(ActionStatus.NotFound, new(0, $"work request {id} does not exist"));
@@ -88,7 +79,6 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         {
             return new(ActionStatus.Done, new(0, $"work request {id} is already {state}; nothing to cancel"));
         }
-        await using var tx = await conn.BeginTransactionAsync(ct);
         if (state == WorkRequestState.Running)
         {
             var marked = await ExecuteAsync(conn, MarkCancelSql, ct, ("ids", new[] { id }));
@@ -96,14 +86,8 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
             return new(ActionStatus.Done, new(marked, $"work request {id} is running; its worker will stop it at its next heartbeat"));
         }
         var descendants = await Transitions.DescendantsAsync(conn, id, ct);
-        await Transitions.LockAscendingAsync(conn, [id, .. descendants], ct);
-        var cancelled = await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", new[] { id }), ("now", now));
-        if (cancelled == 0)
-        {
-            // It started (or finished) between the read and the lock: cancel it as it is now.
-            await tx.RollbackAsync(ct);
-            return await CancelWorkRequestAsync(id, ct);
-        }
+        await Transitions.LockAboveAsync(conn, id, descendants, ct);
+        await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", new[] { id }), ("now", now));
         var skipped = await Transitions.SkipAsync(conn, descendants, now, ct);
         await Transitions.UpdateWorkflowAsync(conn, workflowId, FinishedCounts.For(WorkRequestState.Cancelled) + FinishedCounts.For(WorkRequestState.Skipped, skipped), now, ct);
         await tx.CommitAsync(ct);
@@ -121,79 +105,91 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         {
             return new(ActionStatus.NotFound, new(0, $"workflow {workflowId} does not exist"));
         }
-        var waiting = new List<long>();
-        var running = new List<long>();
-        await using (var cmd = new NpgsqlCommand(LockUnfinishedOfWorkflowSql, conn))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
-            await using var reader = await cmd.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-            {
-                (reader.GetString(1) == WorkRequestState.Running ? running : waiting).Add(reader.GetInt64(0));
-            }
-        }
-        var cancelled = waiting.Count > 0 ? await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", waiting.ToArray()), ("now", now)) : 0;
-        var marked = running.Count > 0 ? await ExecuteAsync(conn, MarkCancelSql, ct, ("ids", running.ToArray())) : 0;
+        // Locked in ascending order; each state is read under its lock.
+        var unfinished = await Transitions.LockOfWorkflowAsync(conn, workflowId, Unfinished, ct);
+        var waiting = unfinished.Where(r => r.Value != WorkRequestState.Running).Select(r => r.Key).ToArray();
+        var running = unfinished.Where(r => r.Value == WorkRequestState.Running).Select(r => r.Key).ToArray();
+        var cancelled = waiting.Length > 0 ? await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", waiting), ("now", now)) : 0;
+        var marked = running.Length > 0 ? await ExecuteAsync(conn, MarkCancelSql, ct, ("ids", running)) : 0;
         await Transitions.UpdateWorkflowAsync(conn, workflowId, FinishedCounts.For(WorkRequestState.Cancelled, cancelled), now, ct);
         await tx.CommitAsync(ct);
-        var message = cancelled + running.Count == 0
+        var message = cancelled + running.Length == 0
             ? $"workflow {workflowId} has nothing left to cancel"
-            : $"workflow {workflowId}: {cancelled} work request(s) cancelled, {running.Count} running one(s) will be stopped at their worker's next heartbeat";
+            : $"workflow {workflowId}: {cancelled} work request(s) cancelled, {running.Length} running one(s) will be stopped at their worker's next heartbeat";
         return new(ActionStatus.Done, new(cancelled + marked, message));
     }
 
     /// <summary>Re-runs every failed, skipped or cancelled job of the workflow; what succeeded is kept.</summary>
-    public Task<ActionResult> RetryWorkflowAsync(long workflowId, CancellationToken ct) => RetryAsync(workflowId, root: null, ct);
+    public async Task<ActionResult> RetryWorkflowAsync(long workflowId, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        return await RetryAsync(conn, workflowId, root: null, ct);
+    }
 
     /// <summary>Re-runs one failed, skipped or cancelled work request and the dependents it had caused to be skipped.</summary>
     public async Task<ActionResult> RetryWorkRequestAsync(long id, CancellationToken ct)
     {
+        // One connection for the whole request. The workflow a work request belongs to never
+        // changes, so reading it before any lock decides nothing.
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var (state, workflowId) = await ReadStateAsync(conn, id, ct);
-        return state is null
+        var workflowId = await WorkflowOfAsync(conn, id, ct);
+        return workflowId is null
             ? new(ActionStatus.NotFound, new(0, $"work request {id} does not exist"))
-            : await RetryAsync(workflowId, id, ct);
+            : await RetryAsync(conn, workflowId.Value, id, ct);
     }
 
-    private async Task<ActionResult> RetryAsync(long workflowId, long? root, CancellationToken ct)
+    private async Task<ActionResult> RetryAsync(NpgsqlConnection conn, long workflowId, long? root, CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        if (!await WorkflowExistsAsync(conn, workflowId, ct))
+        for (var round = 0; ; round++)
         {
-            return new(ActionStatus.NotFound, new(0, $"workflow {workflowId} does not exist"));
-        }
-        // Final rows change only through retry, so locking them first makes the graph read below stable.
-        await using (var lockCmd = new NpgsqlCommand(LockRetryableOfWorkflowSql, conn))
-        {
-            lockCmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
-            await using var reader = await lockCmd.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            if (!await WorkflowExistsAsync(conn, workflowId, ct))
             {
+                return new(ActionStatus.NotFound, new(0, $"workflow {workflowId} does not exist"));
             }
+            // Lock, then read, then decide. Final rows change only through retry, so with the
+            // retryable rows locked the graph read below is stable for them, unless a row
+            // became final after the lock statement's snapshot (a running job failing just
+            // now): then it is retryable but not locked, and the round starts again.
+            var locked = await Transitions.LockOfWorkflowAsync(conn, workflowId, Retryable, ct);
+            var graph = await ReadGraphAsync(conn, workflowId, ct);
+            if (graph.Any(n => Retryable.Contains(n.State) && !locked.ContainsKey(n.Id)))
+            {
+                await tx.RollbackAsync(ct);
+                if (round == 10)
+                {
+                    return new(ActionStatus.Conflict, new(0, $"workflow {workflowId} kept changing while the retry was planned; try again"));
+                }
+                continue;
+            }
+            var plan = RetryPlan(graph, root);
+            if (plan.Error is not null)
+            {
+                return new(ActionStatus.Conflict, new(0, plan.Error));
+            }
+            if (plan.Reopen.Count == 0)
+            {
+                return new(ActionStatus.Done, new(0, $"workflow {workflowId} has no failed, skipped or cancelled work to retry"));
+            }
+            var now = time.GetUtcNow();
+            await ExecuteAsync(conn, ReopenSql, ct, ("ids", plan.Reopen.Select(r => r.Id).ToArray()), ("unmet", plan.Reopen.Select(r => r.Unmet).ToArray()),
+                ("queued_epoch", now.ToUnixTimeMilliseconds() / 1000.0), ("aging", (double)FairShare.AgingSecondsPerPoint));
+            // The workflow row last, and the recount only once it is locked: a completion that
+            // committed before is counted, one still in flight waits and applies its delta after.
+            await Transitions.LockWorkflowAsync(conn, workflowId, ct);
+            await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId), ("now", now));
+            var pending = plan.Reopen.Count(r => r.Unmet == 0);
+            if (pending > 0)
+            {
+                await Transitions.NotifyWorkAvailableAsync(conn, pending, ct);
+            }
+            await tx.CommitAsync(ct);
+            return new(ActionStatus.Done, new(plan.Reopen.Count, $"{plan.Reopen.Count} work request(s) will run again ({pending} ready now); succeeded work is kept"));
         }
-        var graph = await ReadGraphAsync(conn, workflowId, ct);
-        var plan = RetryPlan(graph, root);
-        if (plan.Error is not null)
-        {
-            return new(ActionStatus.Conflict, new(0, plan.Error));
-        }
-        if (plan.Reopen.Count == 0)
-        {
-            return new(ActionStatus.Done, new(0, $"workflow {workflowId} has no failed, skipped or cancelled work to retry"));
-        }
-        var now = time.GetUtcNow();
-        await ExecuteAsync(conn, ReopenSql, ct, ("ids", plan.Reopen.Select(r => r.Id).ToArray()), ("unmet", plan.Reopen.Select(r => r.Unmet).ToArray()),
-            ("queued_epoch", now.ToUnixTimeMilliseconds() / 1000.0), ("aging", (double)FairShare.AgingSecondsPerPoint));
-        await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId));
-        var pending = plan.Reopen.Count(r => r.Unmet == 0);
-        if (pending > 0)
-        {
-            await Transitions.NotifyWorkAvailableAsync(conn, pending, ct);
-        }
-        await tx.CommitAsync(ct);
-        return new(ActionStatus.Done, new(plan.Reopen.Count, $"{plan.Reopen.Count} work request(s) will run again ({pending} ready now); succeeded work is kept"));
     }
+
+    private static readonly string[] Unfinished = [WorkRequestState.Blocked, WorkRequestState.Pending, WorkRequestState.Running];
+    private static readonly string[] Retryable = [WorkRequestState.Failed, WorkRequestState.Skipped, WorkRequestState.Cancelled];
 
     private sealed record Node(long Id, string State, string Name, long[] Needs);
 
@@ -251,12 +247,21 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         return nodes;
     }
 
-    private static async Task<(string? State, long WorkflowId)> ReadStateAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    /// <summary>Locks the row, then reads its state (under the lock).</summary>
+    private static async Task<(string? State, long WorkflowId)> LockAndReadAsync(NpgsqlConnection conn, long id, CancellationToken ct)
     {
+        await Transitions.LockRowsAsync(conn, [id], ct);
         await using var cmd = new NpgsqlCommand(ReadStateSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? (reader.GetString(0), reader.GetInt64(1)) : (null, 0);
+    }
+
+    private static async Task<long?> WorkflowOfAsync(NpgsqlConnection conn, long id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(WorkflowOfSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        return await cmd.ExecuteScalarAsync(ct) is long workflowId ? workflowId : null;
     }
 
     private static async Task<bool> WorkflowExistsAsync(NpgsqlConnection conn, long workflowId, CancellationToken ct)

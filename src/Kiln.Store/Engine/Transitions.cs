@@ -1,34 +1,59 @@
-using Kiln.Core;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Kiln.Store.Engine;
 
 /// <summary>
-/// The state changes that end or requeue an attempt, and their propagation through the
-/// graph. Every caller (worker reports, the lease reaper, cancellation) goes through here,
-/// so there is one locking protocol: the rows a transition changes — the work request and
-/// the dependents it releases or skips — are locked in ascending id order in one
-/// statement, then the workflow row last. Nothing else is locked, and no transaction waits
-/// on a row while holding a higher one, so completions cannot deadlock (Debusine's
-/// overlapping-lock deadlock) and no whole-workflow lock is needed.
+/// The locking protocol, as code: every statement that locks work-request rows and waits for
+/// them is built here. The rule: lock, then read, then decide; work-request rows in ascending
+/// id order (each lock statement sorts below its <c>FOR NO KEY UPDATE</c>, so rows are locked
+/// as sorted; a transaction that locks again locks only ids above those it holds, which
+/// <see cref="LockAboveAsync"/> checks); workflow rows last. Dependents have larger ids than
+/// what they depend on (the submission draws ids in dependency order), so "the row, then its
+/// dependents or descendants" is ascending. No transaction waits on a row while holding a
+/// higher one, so transitions cannot deadlock (Debusine's overlapping-lock deadlock) and no
+/// whole-workflow lock is needed. The claim is the one exception: it never waits (SKIP LOCKED).
 /// </summary>
 internal static class Transitions
 {
-    /// <summary>Locks rows in ascending id order; ORDER BY sits below the lock, so rows are locked as sorted.</summary>
-    private const string LockRowsSql = """
-        SELECT id FROM work_requests WHERE id = ANY(@ids) ORDER BY id FOR NO KEY UPDATE
+    /// <summary>
+    /// A lock statement over the work-request rows that match <paramref name="where"/>
+    /// (alias <c>w</c>): ORDER BY sits below the lock, so rows are locked in ascending id order.
+    /// </summary>
+    public static string LockSql(string where) => $"""
+        SELECT w.id, w.state FROM work_requests w WHERE {where} ORDER BY w.id FOR NO KEY UPDATE
         """;
 
-    /// <summary>All non-final transitive dependents: what a failure or cancel must skip.</summary>
+    private static readonly string LockRowsSql = LockSql("w.id = ANY(@ids)");
+
+    /// <summary>The rows and every row that depends on one of them directly: what a set of successes releases.</summary>
+    private static readonly string LockRowsAndDependentsSql = LockSql(
+        "w.id = ANY(ARRAY(SELECT unnest(@ids) UNION SELECT work_request_id FROM dependencies WHERE depends_on_id = ANY(@ids)))");
+
+    private static readonly string LockOfWorkflowSql = LockSql("w.workflow_id = @workflow AND w.state = ANY(@states)");
+
+    /// <summary>Workflow rows are locked after every work-request row the transaction needs.</summary>
+    private const string LockWorkflowsSql = """
+        SELECT id FROM workflows WHERE id = ANY(@ids) ORDER BY id FOR NO KEY UPDATE
+        """;
+
+    private const string LockWorkflowsOfRowsSql = """
+        SELECT id FROM workflows
+        WHERE id = ANY(ARRAY(SELECT DISTINCT workflow_id FROM work_requests WHERE id = ANY(@ids)))
+        ORDER BY id FOR NO KEY UPDATE
+        """;
+
+    /// <summary>
+    /// All transitive dependents, whatever their state: what a failure or cancel must skip once
+    /// they are locked. Not filtered by state here: a row finished now may be reopened by a
+    /// retry before the lock is granted, and must then be skipped too.
+    /// </summary>
     private const string DescendantsSql = """
         WITH RECURSIVE below(id) AS (
             SELECT work_request_id FROM dependencies WHERE depends_on_id = @id
             UNION
             SELECT d.work_request_id FROM dependencies d JOIN below b ON d.depends_on_id = b.id
         )
-        SELECT w.id FROM below JOIN work_requests w USING (id)
-        WHERE w.state IN ('blocked', 'pending')
+        SELECT id FROM below ORDER BY id
         """;
 
     private const string SkipSql = """
@@ -40,33 +65,69 @@ internal static class Transitions
     /// Applies finished-count deltas; the workflow's state follows from its counters. Runs
     /// only when some delta is non-zero (no no-op writes).
     /// </summary>
-    private const string WorkflowCountersSql = """
+    private static readonly string WorkflowCountersSql = $"""
         UPDATE workflows SET
-            unfinished = unfinished - @finished,
-            succeeded = succeeded + @succeeded,
-            failed = failed + @failed,
-            skipped = skipped + @skipped,
-            cancelled = cancelled + @cancelled,
-            state = CASE
-                WHEN unfinished - @finished > 0 THEN 'running'
-                WHEN failed + @failed > 0 THEN 'failed'
-                WHEN cancelled + @cancelled > 0 OR skipped + @skipped > 0 THEN 'cancelled'
-                ELSE 'succeeded' END,
-            finished_at = CASE WHEN unfinished - @finished > 0 THEN NULL ELSE @now END
+            {WorkflowCounters.Set("unfinished - @finished", "succeeded + @succeeded", "failed + @failed", "skipped + @skipped", "cancelled + @cancelled")}
         WHERE id = @workflow
         """;
 
-    public static NpgsqlBatchCommand LockAscendingCommand(IEnumerable<long> ids) =>
+    public static NpgsqlBatchCommand LockRowsCommand(IEnumerable<long> ids) =>
         new(LockRowsSql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids.Distinct().Order().ToArray()) } };
 
-    public static async Task LockAscendingAsync(NpgsqlConnection conn, IEnumerable<long> ids, CancellationToken ct)
+    public static NpgsqlBatchCommand LockRowsAndDependentsCommand(long[] ids) =>
+        new(LockRowsAndDependentsSql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids) } };
+
+    /// <summary>The workflows of the given work-request rows, locked after those rows.</summary>
+    public static NpgsqlBatchCommand LockWorkflowsOfRowsCommand(long[] ids) =>
+        new(LockWorkflowsOfRowsSql) { Parameters = { new NpgsqlParameter<long[]>("ids", ids) } };
+
+    /// <summary>Locks the rows; returns the state of each one that exists, read under its lock.</summary>
+    public static async Task<Dictionary<long, string>> LockRowsAsync(NpgsqlConnection conn, IEnumerable<long> ids, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(LockRowsSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<long[]>("ids", ids.Distinct().Order().ToArray()));
+        return await ReadLockedAsync(cmd, ct);
+    }
+
+    /// <summary>
+    /// Locks more rows in a transaction that already holds <paramref name="held"/>: only ids
+    /// above it may be added, or two transactions could wait on each other.
+    /// </summary>
+    public static Task<Dictionary<long, string>> LockAboveAsync(NpgsqlConnection conn, long held, IReadOnlyCollection<long> ids, CancellationToken ct)
+    {
+        if (ids.Any(id => id <= held))
+        {
+            throw new InvalidOperationException($"lock order: rows at or below {held} requested while holding {held}");
+        }
+        return ids.Count == 0 ? Task.FromResult(new Dictionary<long, string>()) : LockRowsAsync(conn, ids, ct);
+    }
+
+    /// <summary>Locks a workflow's rows in the given states; returns each one's state, read under its lock.</summary>
+    public static async Task<Dictionary<long, string>> LockOfWorkflowAsync(NpgsqlConnection conn, long workflowId, string[] states, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(LockOfWorkflowSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("states", states));
+        return await ReadLockedAsync(cmd, ct);
+    }
+
+    /// <summary>Locks the workflow row (last, after the work-request rows); false if it does not exist.</summary>
+    public static async Task<bool> LockWorkflowAsync(NpgsqlConnection conn, long workflowId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(LockWorkflowsSql, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long[]>("ids", new[] { workflowId }));
+        return await cmd.ExecuteScalarAsync(ct) is not null;
+    }
+
+    private static async Task<Dictionary<long, string>> ReadLockedAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var locked = new Dictionary<long, string>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
+            locked[reader.GetInt64(0)] = reader.GetString(1);
         }
+        return locked;
     }
 
     public static async Task<List<long>> DescendantsAsync(NpgsqlConnection conn, long id, CancellationToken ct)
@@ -118,24 +179,4 @@ internal static class Transitions
         cmd.Parameters.Add(new NpgsqlParameter<string>("pending", pending.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await cmd.ExecuteNonQueryAsync(ct);
     }
-
-}
-
-/// <summary>Changes to a workflow's finished counters made by one transaction.</summary>
-internal readonly record struct FinishedCounts(int Succeeded, int Failed, int Skipped, int Cancelled)
-{
-    public int Finished => Succeeded + Failed + Skipped + Cancelled;
-    public bool IsZero => Finished == 0;
-
-    public static FinishedCounts For(string finalState, int count = 1) => finalState switch
-    {
-        WorkRequestState.Succeeded => new(count, 0, 0, 0),
-        WorkRequestState.Failed => new(0, count, 0, 0),
-        WorkRequestState.Skipped => new(0, 0, count, 0),
-        WorkRequestState.Cancelled => new(0, 0, 0, count),
-        _ => default,
-    };
-
-    public static FinishedCounts operator +(FinishedCounts a, FinishedCounts b) =>
-        new(a.Succeeded + b.Succeeded, a.Failed + b.Failed, a.Skipped + b.Skipped, a.Cancelled + b.Cancelled);
 }

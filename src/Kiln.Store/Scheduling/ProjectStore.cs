@@ -2,6 +2,7 @@ using Kiln.Contracts;
 using Kiln.Core;
 using Npgsql;
 using NpgsqlTypes;
+using Kiln.Store.Engine;
 
 namespace Kiln.Store.Scheduling;
 
@@ -43,9 +44,17 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         WHERE id = @id AND state IN ('pending', 'blocked') AND priority IS DISTINCT FROM @priority
         """;
 
-    private const string AdjustWorkflowSql = """
+    /// <summary>
+    /// Moves every waiting row of the workflow. The rows are locked first in ascending id
+    /// order (<see cref="Transitions.LockSql"/>), so this multi-row write cannot deadlock with
+    /// a completion or a cancel locking some of the same rows; then updated.
+    /// </summary>
+    private static readonly string AdjustWorkflowSql = $"""
+        WITH locked AS MATERIALIZED (
+            {Transitions.LockSql("w.workflow_id = @workflow AND w.state IN ('pending', 'blocked') AND @adjust <> 0")}
+        )
         UPDATE work_requests SET priority = priority + @adjust, claim_rank = claim_rank + @adjust
-        WHERE workflow_id = @workflow AND state IN ('pending', 'blocked') AND @adjust <> 0
+        WHERE id = ANY(ARRAY(SELECT id FROM locked)) AND state IN ('pending', 'blocked')
         """;
 
     public async Task<Page<ProjectView>> ListAsync(long? after, int limit, CancellationToken ct)
