@@ -133,4 +133,25 @@ public sealed class WorkflowFileConstructsTests
         Assert.Equal(new Dictionary<string, string> { ["suite"] = "bookworm", ["version"] = "1", ["flags"] = "a=b" }, values);
         Assert.Throws<CliException>(() => SubmitCommand.WithParameters(null, ["a=1", "a=2"]));
     }
+
+    [Fact]
+    public void The_reference_pages_example_plans_as_it_says()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(dir!.FullName, "Kiln.slnx")))
+        {
+            dir = dir.Parent;
+        }
+        var page = File.ReadAllText(Path.Combine(dir.FullName, "docs", "workflow-file.md"));
+        var start = page.IndexOf("```yaml\n", StringComparison.Ordinal) + 8;
+        var yaml = page[start..page.IndexOf("```", start, StringComparison.Ordinal)];
+        var doc = WorkflowFile.Parse("example.yaml", yaml).Document;
+
+        var main = PlanOf(doc with { Params = SubmitCommand.WithParameters(doc.Params, ["version=2.10"]) });
+        Assert.Equal(["source", "build[amd64]", "build[arm64,yes]", "test[amd64]", "test[arm64]", "lintian", "publish"], main.WorkRequests.Select(w => w.Name));
+        Assert.Equal(["build[arm64,yes]"], main.WorkRequests[4].Needs.Select(i => main.WorkRequests[i].Name));
+
+        var sidPullRequest = PlanOf(doc with { Trigger = "pull-request", Params = new() { ["version"] = "2.10", ["suite"] = "sid" } });
+        Assert.Equal(["lintian", "publish"], sidPullRequest.Omitted);
+    }
 }

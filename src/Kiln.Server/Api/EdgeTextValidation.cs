@@ -18,7 +18,7 @@ public static class EdgeTextValidation
     public const int MaxValueLength = 2048;
 
     /// <summary>Headers whose values reach Kiln's code (the rest are Kestrel's or ignored).</summary>
-    private static readonly string[] ReadHeaders = ["Authorization", "Idempotency-Key", LogHeaders.LeaseToken];
+    private static readonly string[] ReadHeaders = ["Authorization", "Idempotency-Key", LeaseHeaders.LeaseToken];
 
     public static IApplicationBuilder UseEdgeTextValidation(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
