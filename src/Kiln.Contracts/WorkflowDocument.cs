@@ -73,6 +73,10 @@ public sealed record JobDocument
     /// <summary>A condition evaluated at submission (per matrix entry); when false the entry is not created.</summary>
     public string? If { get; init; }
 
+    /// <summary>A failure of this job is shown but neither fails the workflow nor skips its dependents (written <c>allow-failure</c>).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("allow-failure")]
+    public bool? AllowFailure { get; init; }
+
     /// <summary>Architecture, tags and queue a worker must offer.</summary>
     public JobRequirements? Requires { get; init; }
 

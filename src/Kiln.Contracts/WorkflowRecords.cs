@@ -20,7 +20,8 @@ public sealed record WorkflowView(
     IReadOnlyList<WorkRequestSummary>? Jobs);
 
 /// <summary>Work requests of a workflow by state.</summary>
-public sealed record WorkflowCounts(int Total, int Unfinished, int Succeeded, int Failed, int Skipped, int Cancelled);
+/// <param name="AllowedFailures">Of <paramref name="Failed"/>, the jobs with <c>allow-failure</c>: shown, but they did not fail the workflow.</param>
+public sealed record WorkflowCounts(int Total, int Unfinished, int Succeeded, int Failed, int Skipped, int Cancelled, int AllowedFailures = 0);
 
 /// <summary>Answer to a submission.</summary>
 /// <param name="Id">Workflow id.</param>

@@ -30,7 +30,8 @@ public sealed record PlannedWorkRequest(
     bool RetryOnFailure,
     int BackoffSeconds,
     int Priority,
-    IReadOnlyList<int> Needs);
+    IReadOnlyList<int> Needs,
+    bool AllowFailure = false);
 
 /// <summary>A problem with a submitted document; <see cref="Field"/> is a path such as <c>jobs.build.needs[0]</c>.</summary>
 public sealed record ValidationError(string Field, string Message);

@@ -355,7 +355,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         var name = MatrixExpansion.EntryName(jobName, combo);
         return new PlannedWorkRequest(
             name, jobName, run, env, outputs, architecture, tags, queue, timeout, maxAttempts,
-            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs);
+            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs, job.AllowFailure ?? false);
     }
 
     private static bool IsSafeRelativeGlob(string? glob) =>

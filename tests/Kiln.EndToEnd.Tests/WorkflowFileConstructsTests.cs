@@ -154,4 +154,18 @@ public sealed class WorkflowFileConstructsTests
         var sidPullRequest = PlanOf(doc with { Trigger = "pull-request", Params = new() { ["version"] = "2.10", ["suite"] = "sid" } });
         Assert.Equal(["lintian", "publish"], sidPullRequest.Omitted);
     }
+
+    [Fact]
+    public void Allow_failure_is_written_with_a_hyphen_in_files_and_json_alike()
+    {
+        var yaml = WorkflowFile.Parse("w.yaml", "jobs:\n  lintian:\n    run: lintian\n    allow-failure: true\n").Document;
+        Assert.True(yaml.Jobs!["lintian"].AllowFailure);
+        Assert.Contains("\"allow-failure\":true", JsonSerializer.Serialize(yaml, KilnClient.Json), StringComparison.Ordinal);
+        var json = WorkflowFile.Parse("w.json", """{"jobs": {"lintian": {"run": "lintian", "allow-failure": true}}}""").Document;
+        Assert.True(json.Jobs!["lintian"].AllowFailure);
+
+        var error = Assert.Throws<WorkflowFileException>(() => WorkflowFile.Parse("w.yaml", "jobs:\n  a:\n    run: x\n    allowFailure: true\n"));
+        Assert.StartsWith("w.yaml:4:", error.Message, StringComparison.Ordinal);
+        Assert.Contains("allow-failure", error.Message, StringComparison.Ordinal);
+    }
 }
