@@ -147,6 +147,11 @@ public sealed partial class KilnClient : IDisposable
     public Task<ProjectView> PutProjectAsync(string name, ProjectSettings settings, CancellationToken ct) =>
         SendAsync<ProjectView>(HttpMethod.Put, $"api/v1/projects/{Uri.EscapeDataString(name)}", JsonContent.Create(settings, options: Json), DefaultCallTimeout, ct);
 
+    // ---- operations ----
+
+    /// <summary>The farm at a glance: version, database, leader, clock skew, queues, workers.</summary>
+    public Task<FarmStatus> GetStatusAsync(CancellationToken ct) => GetAsync<FarmStatus>("api/v1/status", ct);
+
     // ---- plumbing ----
 
     private Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, DefaultCallTimeout, ct);

@@ -25,7 +25,12 @@ public sealed record TimingPolicy(int HeartbeatSeconds, int LeaseSeconds, int Ma
 /// <summary>A long-poll claim for up to <see cref="Slots"/> work requests.</summary>
 /// <param name="Slots">Free slots (1–64).</param>
 /// <param name="WaitSeconds">How long to hold the request when nothing matches (0 = answer at once).</param>
-public sealed record ClaimRequest(int Slots, int WaitSeconds);
+/// <param name="ClaimId">
+/// Makes the claim idempotent: a worker that did not get the answer to a claim repeats it
+/// with the same id, and the server answers with the work that claim took (the same lease
+/// tokens) instead of claiming more. A fresh id for every new claim.
+/// </param>
+public sealed record ClaimRequest(int Slots, int WaitSeconds, Guid? ClaimId = null);
 
 /// <summary>Work handed to a worker.</summary>
 public sealed record ClaimResponse(IReadOnlyList<Assignment> Assignments);

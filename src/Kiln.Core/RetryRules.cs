@@ -14,6 +14,13 @@ public static class RetryRules
     /// <param name="maxAttempts">The job's attempt budget.</param>
     /// <param name="retryOnFailure">Whether the job retries its task's own failures.</param>
     /// <param name="cancelRequested">Whether someone asked to cancel the work request.</param>
+    /// <summary>
+    /// Whether requeued work waits its backoff first. Backoff is for work that fails
+    /// repeatedly; work lost with its worker (a vanished machine) or handed back unstarted is
+    /// claimable at once by another worker. A lost attempt still counts against the budget.
+    /// </summary>
+    public static bool BacksOff(string outcome) => outcome is not (AttemptOutcome.Released or AttemptOutcome.Lost);
+
     public static RetryDecision Decide(AttemptEnd end, int attempt, int retryBase, int maxAttempts, bool retryOnFailure, bool cancelRequested)
     {
         var budgetLeft = attempt < retryBase + maxAttempts;

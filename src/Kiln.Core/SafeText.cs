@@ -39,4 +39,31 @@ public static class SafeText
         }
         return null;
     }
+
+    /// <summary>
+    /// <paramref name="value"/> with every character <see cref="Problem"/> would refuse replaced by
+    /// U+FFFD: for text Kiln itself forwards (a worker's report message quoting a tool's output),
+    /// where refusing would lose the report and replacing loses only the unprintable character.
+    /// </summary>
+    public static string Clean(string value, bool multiline = true)
+    {
+        if (Problem(value, multiline) is null)
+        {
+            return value;
+        }
+        var chars = value.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            var c = chars[i];
+            if (char.IsHighSurrogate(c) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(c) || (c < ' ' && !(multiline && c is '\t' or '\n' or '\r')))
+            {
+                chars[i] = '\uFFFD';
+            }
+        }
+        return new string(chars);
+    }
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using Kiln.Contracts;
-using Microsoft.Extensions.FileSystemGlobbing;
 
 namespace Kiln.Worker;
 
@@ -10,8 +9,10 @@ namespace Kiln.Worker;
 /// needs into <c>inputs/&lt;job&gt;/</c>, and its outputs (files matching the job's globs) up.
 /// Both resume where an interrupted transfer stopped (HTTP ranges down, upload offsets up), are
 /// verified by SHA-256, and repeat transient failures until done.
+/// Uploads give up when the server keeps answering errors (507: its storage is full) for
+/// <c>uploadPatience</c>; the task then ends as an infrastructure error, retried elsewhere.
 /// </summary>
-internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
+internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry, TimeSpan uploadPatience)
 {
     /// <summary>Chunk per upload request; the server accepts up to 4 MiB.</summary>
     public const int UploadChunkBytes = 4 * 1024 * 1024;
@@ -27,6 +28,7 @@ internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
             Directory.CreateDirectory(folder);
             foreach (var artifact in list.Items)
             {
+                OutputFiles.EnsureNoLinkOnTheWay(folder, artifact.Path);
                 await retry.UntilAcknowledgedAsync($"download of {job}/{artifact.Path}",
                     c => client.DownloadArtifactIntoAsync(workRequestId, list.Attempt, artifact, folder, c), ct);
                 count++;
@@ -36,33 +38,13 @@ internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
         return count;
     }
 
-    /// <summary>Files under <paramref name="workDirectory"/> matching the globs, as relative paths with '/', in order.</summary>
-    public static IReadOnlyList<string> MatchOutputs(string workDirectory, IReadOnlyList<string> globs)
-    {
-        if (globs.Count == 0)
-        {
-            return [];
-        }
-        var matcher = new Matcher(StringComparison.Ordinal);
-        matcher.AddIncludePatterns(globs);
-        return [.. matcher.GetResultsInFullPath(workDirectory)
-            .Select(f => Path.GetRelativePath(workDirectory, f).Replace(Path.DirectorySeparatorChar, '/'))
-            .Where(f => !f.StartsWith("../", StringComparison.Ordinal))
-            .Distinct()
-            .Order(StringComparer.Ordinal)];
-    }
-
     /// <summary>Uploads one output file; content the server already has is not sent again.</summary>
     public async Task UploadAsync(Assignment task, string workDirectory, string relativePath, CancellationToken ct)
     {
-        var path = Path.Combine(workDirectory, relativePath);
-        string sha256;
-        long size;
-        await using (var read = File.OpenRead(path))
-        {
-            size = read.Length;
-            sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(read, ct));
-        }
+        // One handle, opened without following links, for hashing and sending: what is sent is what was checked.
+        await using var file = OutputFiles.OpenOutput(workDirectory, relativePath);
+        var size = file.Length;
+        var sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct));
         var declaration = new ArtifactUploadRequest(task.LeaseToken, relativePath, sha256, size);
         for (var round = 1; ; round++)
         {
@@ -70,33 +52,30 @@ internal sealed class ArtifactTransfer(KilnClient client, RetryPolicy retry)
             {
                 throw new IOException($"the server did not record {relativePath} after its content was uploaded {round - 1} times");
             }
-            var state = await retry.UntilAcknowledgedAsync($"declaration of {relativePath}", c => client.BeginArtifactAsync(task.WorkRequestId, declaration, c), ct);
+            var state = await retry.UntilAcknowledgedAsync($"declaration of {relativePath}", c => client.BeginArtifactAsync(task.WorkRequestId, declaration, c), ct, uploadPatience);
             if (state.Complete)
             {
                 return;
             }
             var offset = state.UploadOffset;
-            await using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous))
+            while (offset < size || size == 0)
             {
-                while (offset < size || size == 0)
+                file.Seek(offset, SeekOrigin.Begin);
+                var length = Math.Min(UploadChunkBytes, size - offset);
+                var from = offset;
+                var answer = await retry.UntilAcknowledgedAsync($"upload of {relativePath}", c =>
                 {
-                    file.Seek(offset, SeekOrigin.Begin);
-                    var length = Math.Min(UploadChunkBytes, size - offset);
-                    var from = offset;
-                    var answer = await retry.UntilAcknowledgedAsync($"upload of {relativePath}", c =>
-                    {
-                        file.Seek(from, SeekOrigin.Begin);
-                        return client.UploadArtifactContentAsync(task.WorkRequestId, task.LeaseToken, sha256, size, from, file, length, c);
-                    }, ct);
-                    if (answer.UploadOffset <= offset && length > 0)
-                    {
-                        throw new IOException($"the server did not take any of {relativePath} at offset {offset}");
-                    }
-                    offset = answer.UploadOffset;
-                    if (size == 0)
-                    {
-                        break;
-                    }
+                    file.Seek(from, SeekOrigin.Begin);
+                    return client.UploadArtifactContentAsync(task.WorkRequestId, task.LeaseToken, sha256, size, from, file, length, c);
+                }, ct, uploadPatience);
+                if (answer.UploadOffset <= offset && length > 0)
+                {
+                    throw new IOException($"the server did not take any of {relativePath} at offset {offset}");
+                }
+                offset = answer.UploadOffset;
+                if (size == 0)
+                {
+                    break;
                 }
             }
         }

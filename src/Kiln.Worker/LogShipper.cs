@@ -42,9 +42,23 @@ internal sealed class LogShipper(KilnClient client, Assignment task, string spoo
         }
     }
 
-    /// <summary>After the task ended: ships everything left, retrying until acknowledged (or refused for good).</summary>
-    public Task FinishAsync(CancellationToken ct) =>
-        retry.UntilAcknowledgedAsync($"log of work request {task.WorkRequestId}", async c => { await ShipAvailableAsync(c); return true; }, ct);
+    /// <summary>
+    /// After the task ended: ships everything left, retrying until acknowledged (or refused for good).
+    /// A server that keeps answering errors (507: its log storage is full) for <paramref name="patience"/>
+    /// gets no more: the log stays cut where the server holds it and <see cref="Stopped"/> says so, so
+    /// the result is reported anyway instead of waiting until the task's timeout.
+    /// </summary>
+    public async Task FinishAsync(TimeSpan patience, CancellationToken ct)
+    {
+        try
+        {
+            await retry.UntilAcknowledgedAsync($"log of work request {task.WorkRequestId}", async c => { await ShipAvailableAsync(c); return true; }, ct, patience);
+        }
+        catch (KilnApiException e) when (e.IsTransient)
+        {
+            Stopped = $"the log is truncated at {_acknowledged} bytes: the server did not store the rest within {patience.TotalSeconds:0} s ({e.Message})";
+        }
+    }
 
     private async Task ShipAvailableAsync(CancellationToken ct)
     {

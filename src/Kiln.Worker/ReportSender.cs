@@ -30,7 +30,12 @@ internal sealed class ReportSender(KilnClient client, RetryPolicy retry)
     /// <exception cref="KilnApiException">The server refused this report (404 unknown, 409 lease not held).</exception>
     public async Task<ReportResponse> SendAsync(WorkerReport report, CancellationToken ct)
     {
-        // The server refuses a longer message (and with it the whole batch): keep its start.
+        // The server refuses a longer message, or one with U+0000 or control characters (and
+        // with it the whole batch): keep its start, and replace what it cannot store.
+        if (report.Message is { } text && Kiln.Core.SafeText.Clean(text) is var clean && !ReferenceEquals(clean, text))
+        {
+            report = report with { Message = clean };
+        }
         if (report.Message is { Length: > MaxMessageChars } message)
         {
             report = report with { Message = message[..(MaxMessageChars - 1)] + "…" };

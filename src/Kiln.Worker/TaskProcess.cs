@@ -35,7 +35,7 @@ internal sealed class TaskProcess : IDisposable
             psi.ArgumentList.Add(arg);
         }
         // The worker's own credentials are not the task's business.
-        foreach (var secret in (string[])["KILN_TOKEN", "KILN_WORKER_TOKEN", "KILN_DATABASE_URL"])
+        foreach (var secret in WorkerSecrets.Names)
         {
             psi.Environment.Remove(secret);
         }

@@ -76,6 +76,11 @@ internal sealed class TaskRun : IDisposable
             System.IO.Directory.Delete(Directory, recursive: true);
         }
         System.IO.Directory.CreateDirectory(WorkDirectory);
+        if (!OperatingSystem.IsWindows())
+        {
+            // Other users cannot look into a task's directory; tasks of this worker (same user) still could (docs/worker.md).
+            File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         WorkerLog.Started(_logger, Task.WorkRequestId, Task.Name, Task.WorkflowId, Task.Attempt);
 
         var shipper = new LogShipper(_client, Task, Spool, _retry, _time);
@@ -94,7 +99,7 @@ internal sealed class TaskRun : IDisposable
         {
             try
             {
-                await shipper.FinishAsync(hardStop);
+                await shipper.FinishAsync(_options.FlushPatience, hardStop);
                 await ReportAsync(outcome, shipper.Stopped, hardStop);
             }
             catch (OperationCanceledException) when (hardStop.IsCancellationRequested)
@@ -109,7 +114,7 @@ internal sealed class TaskRun : IDisposable
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Task.TimeoutSeconds), _time);
         using var stopOrTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token, hardStop);
-        var transfer = new ArtifactTransfer(_client, _retry);
+        var transfer = new ArtifactTransfer(_client, _retry, _options.FlushPatience);
         try
         {
             Note($"work request {Task.WorkRequestId} '{Task.Name}', attempt {Task.Attempt}, on worker {_options.Name}");
@@ -170,7 +175,7 @@ internal sealed class TaskRun : IDisposable
     /// <returns>Why an output was refused for the task's own fault (it then fails), or null.</returns>
     private async Task<string?> UploadOutputsAsync(ArtifactTransfer transfer, bool succeeded, CancellationToken ct)
     {
-        var outputs = ArtifactTransfer.MatchOutputs(WorkDirectory, Task.Outputs);
+        var outputs = OutputFiles.Match(WorkDirectory, Task.Outputs);
         if (Task.Outputs.Count > 0 && outputs.Count == 0 && succeeded)
         {
             Note($"warning: no file matched the outputs {string.Join(", ", Task.Outputs)}");
@@ -185,6 +190,11 @@ internal sealed class TaskRun : IDisposable
             {
                 Note($"output '{output}' was refused: {e.Message}");
                 return $"output '{output}' was refused: {e.Message}";
+            }
+            catch (OutputRefusedException e)
+            {
+                Note($"output refused: {e.Message}");
+                return $"output refused: {e.Message}";
             }
         }
         if (outputs.Count > 0)

@@ -140,6 +140,9 @@ public sealed class WorkerAgent : IDisposable
     {
         using var aborting = CancellationTokenSource.CreateLinkedTokenSource(_aborting.Token, hardStop);
         var backoff = RetryPolicy.FirstDelay;
+        // Kept until a claim is answered: a claim retried after a lost answer repeats its id,
+        // and the server hands back what that claim took instead of claiming more.
+        var claimId = Guid.NewGuid();
         while (!_draining.IsCancellationRequested)
         {
             int wanted;
@@ -163,8 +166,10 @@ public sealed class WorkerAgent : IDisposable
             try
             {
                 // A drain does not cut a claim short: work it returns is handed back at once rather than left to expire.
-                claim = await client.ClaimAsync(new ClaimRequest(Math.Min(wanted, MaxClaim), Math.Min(_options.ClaimWaitSeconds, _timing.MaxClaimWaitSeconds)), aborting.Token);
+                claim = await client.ClaimAsync(
+                    new ClaimRequest(Math.Min(wanted, MaxClaim), Math.Min(_options.ClaimWaitSeconds, _timing.MaxClaimWaitSeconds), claimId), aborting.Token);
                 backoff = RetryPolicy.FirstDelay;
+                claimId = Guid.NewGuid();
             }
             catch (OperationCanceledException) when (aborting.IsCancellationRequested)
             {

@@ -47,6 +47,14 @@ public sealed record WorkerOptions
     /// <summary>Longest long-poll claim; the server caps it too. Short enough that a draining worker exits promptly.</summary>
     public int ClaimWaitSeconds { get; init; } = 10;
 
+    /// <summary>
+    /// How long the worker keeps repeating log chunks and output uploads that the server answers with
+    /// errors (507: its storage is full) before it gives up on them: the log is then reported truncated,
+    /// and an output that cannot be stored ends the attempt as an infrastructure error. An unreachable
+    /// server is waited for without limit (a restart loses nothing).
+    /// </summary>
+    public TimeSpan FlushPatience { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Exit (killing tasks) when this process ends: set by <c>kiln up</c> for its local workers.</summary>
     public int? ParentProcessId { get; init; }
 

@@ -49,4 +49,13 @@ public sealed class RetryRulesTests
     [Fact]
     public void A_release_requeues_even_with_the_budget_spent() =>
         Assert.Equal(new RetryDecision(AttemptOutcome.Released, WorkRequestState.Pending), Decide(AttemptEnd.Released, attempt: 3));
+
+    [Theory]
+    [InlineData(AttemptOutcome.Lost, false)]
+    [InlineData(AttemptOutcome.Released, false)]
+    [InlineData(AttemptOutcome.Error, true)]
+    [InlineData(AttemptOutcome.TimedOut, true)]
+    [InlineData(AttemptOutcome.Failed, true)]
+    public void Only_work_that_failed_waits_its_backoff_and_work_lost_with_its_worker_does_not(string outcome, bool backsOff) =>
+        Assert.Equal(backsOff, RetryRules.BacksOff(outcome));
 }

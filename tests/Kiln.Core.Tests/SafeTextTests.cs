@@ -37,4 +37,21 @@ public sealed class SafeTextTests
         Assert.NotNull(SafeText.Problem(value, multiline: false));
         Assert.Null(SafeText.Problem(value.Replace('\n', ' ').Replace('\t', ' '), multiline: false));
     }
+
+    [Theory]
+    [InlineData("exit 1\0 at byte 3", "exit 1\uFFFD at byte 3")]
+    [InlineData("colour \u001b[31mred", "colour \uFFFD[31mred")]
+    [InlineData("lines\n\tkept \ud83d\ude00", "lines\n\tkept \ud83d\ude00")]
+    public void Cleaning_replaces_only_what_would_be_refused_so_a_forwarded_message_is_stored(string value, string expected)
+    {
+        var clean = SafeText.Clean(value);
+        Assert.Equal(expected, clean);
+        Assert.Null(SafeText.Problem(clean));
+    }
+
+    [Fact]
+    public void Cleaning_replaces_a_lone_surrogate_and_keeps_a_pair()
+    {
+        Assert.Equal("half \uFFFD pair \ud83d\ude00", SafeText.Clean("half \ud800 pair \ud83d\ude00"));
+    }
 }

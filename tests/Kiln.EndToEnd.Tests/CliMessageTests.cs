@@ -62,7 +62,14 @@ public sealed class CliMessageTests
 
         // A wrong token was sent: the message says it was refused and names the variable the worker reads.
         var workDir = Path.Combine(farm.Directory, "wrong-token");
-        var (tokenExit, token) = await KilnProcess.RunAsync("worker", "--server", farm.Url, "--token", "not-the-token", "--name", "wrong", "--work-dir", workDir);
+        int tokenExit;
+        string token;
+        await using (var wrong = KilnProcess.Start(["worker", "--server", farm.Url, "--name", "wrong", "--work-dir", workDir],
+            new Dictionary<string, string> { ["KILN_TOKEN"] = "not-the-token" }))
+        {
+            await wrong.WaitForExitAsync(TimeSpan.FromMinutes(3));
+            (tokenExit, token) = (wrong.ExitCode, wrong.Output);
+        }
         Assert.True(tokenExit == 1, token);
         var tokenLine = Assert.Single(token.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("kiln worker:", StringComparison.Ordinal));
         Assert.Contains("refused", tokenLine, StringComparison.Ordinal);

@@ -37,6 +37,9 @@ public sealed class Farm : IAsyncDisposable
 
     public KilnProcess? Server { get; private set; }
 
+    /// <summary>The server's data directory (<c>logs/</c>, <c>artifacts/</c>).</summary>
+    public string ServerDataDirectory => Path.Combine(Directory, "server");
+
     public static async Task<Farm> StartAsync(string name, int leaseSeconds = 10)
     {
         var connectionString = await TestCluster.CreateDatabaseAsync(name);
@@ -49,7 +52,7 @@ public sealed class Farm : IAsyncDisposable
     public async Task StartServerAsync()
     {
         Server = KilnProcess.Start([
-            "server", "--database", _connectionString, "--urls", Url, "--data-dir", Path.Combine(Directory, "server"),
+            "server", "--database", _connectionString, "--urls", Url, "--data-dir", ServerDataDirectory,
             "--worker-token", Token, "--lease-seconds", _leaseSeconds.ToString(CultureInfo.InvariantCulture), "--heartbeat-seconds", "1"]);
         await Eventually.TrueAsync(async () =>
         {
@@ -69,11 +72,13 @@ public sealed class Farm : IAsyncDisposable
         }, Patience, "the server to answer");
     }
 
-    public KilnProcess StartWorker(string name, int slots = 1, int prefetch = 0)
+    /// <summary>A worker process; the registration token goes in its environment (as a packager would), never in argv.</summary>
+    public KilnProcess StartWorker(string name, int slots = 1, int prefetch = 0, params string[] options)
     {
         var worker = KilnProcess.Start([
-            "worker", "--server", Url, "--token", Token, "--name", name, "--slots", slots.ToString(CultureInfo.InvariantCulture),
-            "--prefetch", prefetch.ToString(CultureInfo.InvariantCulture), "--work-dir", WorkDirectory(name)]);
+            "worker", "--server", Url, "--name", name, "--slots", slots.ToString(CultureInfo.InvariantCulture),
+            "--prefetch", prefetch.ToString(CultureInfo.InvariantCulture), "--work-dir", WorkDirectory(name), .. options],
+            new Dictionary<string, string> { ["KILN_TOKEN"] = Token });
         _workers.Add(worker);
         return worker;
     }

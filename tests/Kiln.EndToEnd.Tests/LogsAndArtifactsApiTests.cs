@@ -134,19 +134,5 @@ public sealed class LogsAndArtifactsApiTests(IsolatedServerFixture server) : ICl
 
     private static string Sha(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
-    /// <summary>A fresh worker (own queue, so tests do not take each other's work) holding one claimed task.</summary>
-    private async Task<(KilnClient Worker, Assignment Task)> ClaimAsync(string name)
-    {
-        var queue = $"q-{name}";
-        using var anonymous = new KilnClient(server.NewClient());
-        await anonymous.SubmitAsync(new WorkflowDocument
-        {
-            Name = name,
-            Jobs = new() { ["job"] = new JobDocument { Run = "true", Requires = new JobRequirements { Queue = queue } } },
-        }, None);
-        var http = await server.RegisterWorkerAsync(name, queues: [queue]);
-        var worker = new KilnClient(http, http.DefaultRequestHeaders.Authorization!.Parameter, ownsHttp: true);
-        var claim = await worker.ClaimAsync(new ClaimRequest(1, 5), None);
-        return (worker, Assert.Single(claim.Assignments));
-    }
+    private Task<(KilnClient Worker, Assignment Task)> ClaimAsync(string name) => server.ClaimOneAsync(name);
 }

@@ -54,6 +54,7 @@ public sealed class QueueIsolationTests : EngineTest
         cmd.Parameters.Add(new NpgsqlParameter<int>("slots", 4));
         cmd.Parameters.Add(new NpgsqlParameter<long>("worker", worker.Id));
         cmd.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", TimeSpan.FromMinutes(1)));
+        cmd.Parameters.Add(new NpgsqlParameter("claim_id", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = DBNull.Value });
         var plan = JsonDocument.Parse((string)(await cmd.ExecuteScalarAsync())!);
         await tx.RollbackAsync();
         return Sum(plan.RootElement[0].GetProperty("Plan"));

@@ -15,11 +15,12 @@ public static class ServerCommand
         var workerToken = new Option<string?>("--worker-token") { Description = "Token workers register with (default: $KILN_WORKER_TOKEN, else generated once and stored)" };
         var lease = new Option<int>("--lease-seconds") { Description = "Lease length; a worker silent this long loses its work", DefaultValueFactory = _ => 60 };
         var heartbeat = new Option<int>("--heartbeat-seconds") { Description = "How often workers heartbeat", DefaultValueFactory = _ => 10 };
+        var leadership = new Option<int>("--leadership-seconds") { Description = "How long duty leadership lasts unrenewed: a dead or frozen leader is replaced within this (3–30)", DefaultValueFactory = _ => 15 };
         var maxArtifact = new Option<long>("--max-artifact-bytes") { Description = "Largest artifact accepted", DefaultValueFactory = _ => new KilnServerOptions().MaxArtifactBytes };
         var maxLog = new Option<long>("--max-log-bytes") { Description = "Largest log kept per attempt", DefaultValueFactory = _ => new KilnServerOptions().MaxLogBytes };
 
         var metricsDetailed = new Option<bool>("--metrics-detailed") { Description = "Label /metrics by job name and worker too (high cardinality; default off)" };
-        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, maxArtifact, maxLog, metricsDetailed };
+        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxLog, metricsDetailed };
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -34,6 +35,11 @@ public static class ServerCommand
                 await Console.Error.WriteLineAsync("kiln server: --lease-seconds must be at least 3 × --heartbeat-seconds (and the heartbeat at least 1 s)");
                 return 2;
             }
+            if (parse.GetValue(leadership) is < 3 or > 30)
+            {
+                await Console.Error.WriteLineAsync("kiln server: --leadership-seconds must be 3 to 30");
+                return 2;
+            }
             var options = new KilnServerOptions
             {
                 DatabaseUrl = parse.GetValue(database) ?? Env("KILN_DATABASE_URL"),
@@ -42,6 +48,7 @@ public static class ServerCommand
                 WorkerToken = parse.GetValue(workerToken) ?? Env("KILN_WORKER_TOKEN"),
                 Lease = TimeSpan.FromSeconds(leaseSeconds),
                 Heartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
+                LeadershipLease = TimeSpan.FromSeconds(parse.GetValue(leadership)),
                 MaxArtifactBytes = parse.GetValue(maxArtifact),
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
@@ -81,7 +88,7 @@ public static class ServerCommand
         await using (host)
         {
             Console.WriteLine($"Kiln server on {host.Url}");
-            Console.WriteLine($"Workers register with: kiln worker --server {host.Url} --token {host.WorkerToken}");
+            Console.WriteLine($"Workers register with: KILN_TOKEN={host.WorkerToken} kiln worker --server {host.Url}");
             Console.WriteLine("Press Ctrl-C to stop.");
             await host.WaitForShutdownAsync(ct);
         }

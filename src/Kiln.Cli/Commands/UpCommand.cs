@@ -102,7 +102,7 @@ public static class UpCommand
 
             Views.Line($"[green]Kiln is up[/] at [bold link]{host.Url}[/] with {workerCount} local worker(s) ({started.Elapsed.TotalSeconds:0.0} s)");
             Views.Line($"  API description: {host.Url}/openapi/v1.json");
-            Views.Line($"  Other machines:  kiln worker --server {host.Url} --token {host.WorkerToken}");
+            Views.Line($"  Other machines:  KILN_TOKEN={host.WorkerToken} kiln worker --server {host.Url}");
             Views.Line("  Try:             kiln submit examples/hello-deb.yaml --watch   (from this directory)");
             Views.Line("  Press [bold]Ctrl-C[/] to stop; data stays in the data directory.");
 

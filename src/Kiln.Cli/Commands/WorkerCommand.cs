@@ -19,7 +19,17 @@ public static class WorkerCommand
     public static Command Create()
     {
         var server = ClientSettings.ServerOption();
-        var token = ClientSettings.TokenOption();
+        var tokenFile = new Option<string?>("--token-file")
+        {
+            Description = "File holding the farm's worker registration token (default: $KILN_TOKEN, else the config file)",
+        };
+        // Refused with a clear message: a secret in argv is shown by 'ps' to every user and task on the machine.
+        var token = new Option<string?>("--token") { Description = "Refused: use --token-file or KILN_TOKEN", Hidden = true };
+        var flush = new Option<double>("--flush-timeout-seconds")
+        {
+            Description = "How long to repeat log and output writes the server answers with errors (e.g. 507 storage full) before reporting without them",
+            DefaultValueFactory = _ => 60,
+        };
         var name = new Option<string?>("--name") { Description = "Worker name, unique in the farm (default: the host name)" };
         var slots = new Option<int>("--slots") { Description = "Tasks to run at once", DefaultValueFactory = _ => 1 };
         var prefetch = new Option<int>("--prefetch")
@@ -38,12 +48,25 @@ public static class WorkerCommand
 
         var command = new Command("worker", "Run tasks for a Kiln server (outbound HTTP only).")
         {
-            server, token, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
+            server, tokenFile, token, flush, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
         };
         command.SetAction((parse, ct) => CliRun.GuardAsync("worker", parse.GetValue(server), async url =>
         {
-            var registration = ClientSettings.Token(parse.GetValue(token))
-                ?? throw new CliException("a registration token is needed: --token or KILN_TOKEN (kiln server and kiln up print it)", 2);
+            if (parse.GetValue(token) is not null)
+            {
+                throw new CliException("--token would show the secret to every process on this machine ('ps'); pass it in KILN_TOKEN or in a file with --token-file", 2);
+            }
+            var registration = ReadToken(parse.GetValue(tokenFile))
+                ?? throw new CliException("a registration token is needed: --token-file FILE or KILN_TOKEN (kiln server and kiln up print it)", 2);
+            // From here on, the token is in this process's memory only, and that is closed to its tasks.
+            if (WorkerSecrets.Seal() is { } unsealed)
+            {
+                Console.Error.WriteLine($"warning: {unsealed}");
+            }
+            if (parse.GetValue(flush) is <= 0 or > 86_400)
+            {
+                throw new CliException("--flush-timeout-seconds must be more than 0 and at most 86400", 2);
+            }
             if (!File.Exists("/usr/bin/setsid") && !File.Exists("/bin/setsid"))
             {
                 throw new CliException("the worker needs 'setsid' (util-linux) to run tasks in their own process group; install util-linux");
@@ -65,6 +88,7 @@ public static class WorkerCommand
                 Queues = parse.GetValue(queues) is { Length: > 0 } q ? q : ["builds"],
                 WorkDirectory = Path.GetFullPath(parse.GetValue(workDir) ?? Path.Combine(Path.GetTempPath(), $"kiln-worker-{workerName}")),
                 KillGrace = TimeSpan.FromSeconds(parse.GetValue(grace)),
+                FlushPatience = TimeSpan.FromSeconds(parse.GetValue(flush)),
                 ParentProcessId = parse.GetValue(parent),
             };
             using var loggers = LoggerFactory.Create(b => b
@@ -121,5 +145,25 @@ public static class WorkerCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The token from <paramref name="file"/> (first line, trimmed), else <c>KILN_TOKEN</c>, else the config file.</summary>
+    private static string? ReadToken(string? file)
+    {
+        if (file is null)
+        {
+            return ClientSettings.Token(null);
+        }
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"--token-file {file}: {e.Message}", 2);
+        }
+        var line = text.Split('\n', 2)[0].Trim();
+        return line.Length > 0 ? line : throw new CliException($"--token-file {file} is empty", 2);
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Kiln.Contracts;
 using Kiln.Server.Hosting;
 using Kiln.Store.Artifacts;
+using Kiln.Store.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -40,6 +41,7 @@ public static class ArtifactsApi
         worker.MapPut("/content", UploadAsync)
             .Accepts<byte[]>("application/octet-stream")
             .Produces<ArtifactUploadResponse>()
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Worker: upload content bytes at 'offset' (header Kiln-Lease-Token). Resumable: answers the offset held.");
         return routes;
     }
@@ -74,7 +76,7 @@ public static class ArtifactsApi
             return ApiProblems.Status(StatusCodes.Status413PayloadTooLarge, "Too many artifacts",
                 $"an attempt may record at most {MaxArtifactsPerAttempt} artifacts; narrow the job's output globs or archive the files");
         }
-        if (await artifacts.BlobSizeAsync(body.Sha256, ct) is { } stored && await blobs.ExistsAsync(body.Sha256, ct))
+        if (await artifacts.BlobSizeAsync(body.Sha256, ct) is { } stored && await blobs.ExistsAsync(body.Sha256, stored, ct))
         {
             if (stored != body.Size)
             {
@@ -111,7 +113,7 @@ public static class ArtifactsApi
         {
             return LeaseNotHeld(id);
         }
-        if (await blobs.ExistsAsync(sha256, ct))
+        if (await blobs.ExistsAsync(sha256, size, ct))
         {
             // Stored already (another upload, or this one whose answer was lost): make sure it is on record.
             await artifacts.AddBlobAsync(sha256, size, ct);
@@ -121,19 +123,23 @@ public static class ArtifactsApi
         try
         {
             held = await blobs.AppendAsync(sha256, size, offset, http.Request.Body, ct);
+            if (held == size)
+            {
+                if (!await blobs.CompleteAsync(sha256, size, ct))
+                {
+                    return ApiProblems.Status(StatusCodes.Status422UnprocessableEntity, "Content does not match its hash",
+                        $"the {size} bytes received do not hash to {sha256}; the upload was discarded, start it again");
+                }
+                await artifacts.AddBlobAsync(sha256, size, ct);
+            }
         }
         catch (BlobTooLongException e)
         {
             return ApiProblems.Invalid("size", e.Message);
         }
-        if (held == size)
+        catch (StorageFullException e)
         {
-            if (!await blobs.CompleteAsync(sha256, size, ct))
-            {
-                return ApiProblems.Status(StatusCodes.Status422UnprocessableEntity, "Content does not match its hash",
-                    $"the {size} bytes received do not hash to {sha256}; the upload was discarded, start it again");
-            }
-            await artifacts.AddBlobAsync(sha256, size, ct);
+            return ApiProblems.Status(StatusCodes.Status507InsufficientStorage, "Insufficient storage", e.Message);
         }
         return TypedResults.Ok(new ArtifactUploadResponse(false, held, null));
     }
@@ -164,7 +170,16 @@ public static class ArtifactsApi
         {
             return ApiProblems.NotFound($"work request {id} has no artifact '{path}' in attempt {number}");
         }
-        var stream = await blobs.OpenReadAsync(artifact.Sha256, ct);
+        Stream? stream;
+        try
+        {
+            stream = await blobs.OpenReadAsync(artifact.Sha256, ct);
+        }
+        catch (BlobCorruptException e)
+        {
+            // Permanent for this request (a client must not loop on it); the next upload of the content repairs it.
+            return ApiProblems.Status(StatusCodes.Status410Gone, "Content damaged", $"the content of '{path}': {e.Message}");
+        }
         if (stream is null)
         {
             return ApiProblems.Status(StatusCodes.Status410Gone, "Content missing", $"the content of '{path}' ({artifact.Sha256}) is no longer stored");

@@ -5,6 +5,7 @@ using Kiln.Core;
 using Kiln.Server.Hosting;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Logs;
+using Kiln.Store.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -23,9 +24,6 @@ public static class LogsApi
     /// <summary>Longest a read waits for new output.</summary>
     public const int MaxWaitSeconds = 30;
 
-    /// <summary>A waiting read re-checks the attempt's state this often (another replica may have ended it).</summary>
-    private static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(1);
-
     public static IEndpointRouteBuilder MapLogsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/work-requests/{id:long}/log").WithTags("Logs");
@@ -36,6 +34,7 @@ public static class LogsApi
             .AddEndpointFilter<WorkerAuthFilter>()
             .Accepts<byte[]>("application/octet-stream")
             .Produces<LogAppendResponse>()
+            .ProducesProblem(StatusCodes.Status507InsufficientStorage)
             .WithSummary("Worker: append output at 'offset' of the attempt's log (header Kiln-Lease-Token). Idempotent: answers the size held; resume from it.");
         return routes;
     }
@@ -76,6 +75,10 @@ public static class LogsApi
         {
             return ApiProblems.Status(StatusCodes.Status413PayloadTooLarge, "Log too large", e.Message);
         }
+        catch (StorageFullException e)
+        {
+            return ApiProblems.Status(StatusCodes.Status507InsufficientStorage, "Insufficient storage", e.Message);
+        }
         finally
         {
             ArrayPool<byte>.Shared.Return(chunk);
@@ -95,7 +98,7 @@ public static class LogsApi
     }
 
     private static async Task ReadAsync(
-        long id, int? attempt, long? offset, int? wait, HttpContext http, AttemptLeases leases, LogStore logs, TimeProvider time, CancellationToken ct)
+        long id, int? attempt, long? offset, int? wait, HttpContext http, LogFollowers followers, LogStore logs, TimeProvider time, CancellationToken ct)
     {
         var from = offset ?? 0;
         var waitSeconds = Math.Clamp(wait ?? 0, 0, MaxWaitSeconds);
@@ -104,7 +107,8 @@ public static class LogsApi
             await ApiProblems.Invalid("offset", "must be 0 or more").ExecuteAsync(http);
             return;
         }
-        var current = await leases.CurrentAsync(id, ct);
+        // State and lease come through the followers' shared view: many followers of one log cost one query a second, not one each.
+        var current = await followers.CurrentAsync(id, ct);
         if (current is null)
         {
             await ApiProblems.NotFound($"work request {id} does not exist").ExecuteAsync(http);
@@ -119,22 +123,22 @@ public static class LogsApi
 
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(waitSeconds);
         var complete = IsComplete(current.Value, number);
-        var lease = number == 0 ? null : await leases.LeaseOfAsync(id, number, ct);
+        var lease = number == 0 ? null : await followers.LeaseOfAsync(id, number, ct);
         var size = lease is { } known ? logs.SizeOf(id, number, known) : 0;
         while (!complete && size <= from && time.GetUtcNow() < deadline)
         {
-            // Before the first attempt starts there is no log to watch: poll the state instead.
-            var growth = lease is { } watched ? logs.GrowthAsync(id, number, watched, size) : Task.Delay(RecheckInterval, time, ct);
+            // Appends on this replica wake the wait at once; the state check below notices an end on another replica.
+            var growth = lease is { } watched ? logs.GrowthAsync(id, number, watched, size) : Task.Delay(Timeout.Infinite, ct);
             var remaining = deadline - time.GetUtcNow();
-            await Task.WhenAny(growth, Task.Delay(remaining < RecheckInterval ? remaining : RecheckInterval, time, ct));
+            await Task.WhenAny(growth, Task.Delay(remaining < LogFollowers.RecheckInterval ? remaining : LogFollowers.RecheckInterval, time, ct));
             ct.ThrowIfCancellationRequested();
-            current = await leases.CurrentAsync(id, ct);
+            current = await followers.CurrentAsync(id, ct);
             if (number == 0 && attempt is null && current!.Value.Attempt > 0)
             {
                 number = current.Value.Attempt;
             }
             complete = IsComplete(current!.Value, number);
-            lease ??= number == 0 ? null : await leases.LeaseOfAsync(id, number, ct);
+            lease ??= number == 0 ? null : await followers.LeaseOfAsync(id, number, ct);
             size = lease is { } now ? logs.SizeOf(id, number, now) : 0;
         }
 

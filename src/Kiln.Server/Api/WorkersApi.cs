@@ -52,7 +52,7 @@ public static class WorkersApi
         new((int)o.Heartbeat.TotalSeconds, (int)o.Lease.TotalSeconds, (int)o.MaxClaimWait.TotalSeconds);
 
     private static async Task<IResult> RegisterAsync(
-        HttpRequest request, WorkerRegistrationToken token, WorkerStore workers, KilnServerOptions options, CancellationToken ct)
+        HttpRequest request, WorkerRegistrationToken token, WorkerStore workers, ReportStore reports, KilnServerOptions options, CancellationToken ct)
     {
         var presented = WorkerAuthFilter.BearerToken(request);
         if (presented is null)
@@ -85,6 +85,13 @@ public static class WorkersApi
             return ApiProblems.Invalid(errors);
         }
         var (id, secret) = await workers.RegisterAsync(body, ct);
+        // A worker registering again under its name restarted and killed what it ran: hand
+        // its old work back now (released, not charged). Its new instance cannot claim until
+        // it has this answer, so only the old instance's leases are read.
+        foreach (var held in await workers.HeldLeasesAsync(id, ct))
+        {
+            await reports.ReportAsync(id, held.WorkRequestId, held.LeaseToken, AttemptEnd.Released, null, "the worker restarted (registered again)", ct);
+        }
         return TypedResults.Ok(new RegisterWorkerResponse(id, secret, Timing(options)));
     }
 
@@ -120,7 +127,7 @@ public static class WorkersApi
             // Queue up before looking, so work made pending between the look and the wait wakes us.
             using var waiter = signal.Register();
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var assignments = await claims.ClaimAsync(worker, body.Slots, options.Lease, ct);
+            var assignments = await claims.ClaimAsync(worker, body.Slots, options.Lease, ct, body.ClaimId);
             metrics.ObserveClaim(worker, assignments, System.Diagnostics.Stopwatch.GetElapsedTime(started));
             var remaining = deadline - time.GetUtcNow();
             if (assignments.Count > 0 || remaining <= TimeSpan.Zero)

@@ -9,6 +9,7 @@ using Kiln.Store.Logs;
 using Kiln.Store.Notices;
 using Kiln.Store.Scheduling;
 using Kiln.Store.Settings;
+using Kiln.Store.Status;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -105,10 +106,14 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<QueryStore>();
             services.AddSingleton<GraphActions>();
             services.AddSingleton<WorkerStore>();
-            services.AddSingleton<LeaderLock>();
+            services.AddSingleton(new LeadershipOptions { Lease = options.LeadershipLease });
+            services.AddSingleton<LeaderLease>();
+            services.AddSingleton<ILeaderDuty, LeaseReaperDuty>();
+            services.AddSingleton<StatusStore>();
             services.AddSingleton<ProjectStore>();
             services.AddSingleton<ExplainStore>();
             services.AddSingleton(new LogStore(Path.Combine(options.DataDirectory, "logs")));
+            services.AddSingleton<LogFollowers>();
             services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(options.DataDirectory, "artifacts")));
             services.AddSingleton<ArtifactStore>();
             services.AddSingleton<AttemptLeases>();
@@ -149,6 +154,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription();
+            app.MapStatusApi();
             await app.StartAsync(ct);
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

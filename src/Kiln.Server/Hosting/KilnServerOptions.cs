@@ -24,6 +24,12 @@ public sealed record KilnServerOptions
     /// <summary>Longest long-poll a claim may ask for.</summary>
     public TimeSpan MaxClaimWait { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long duty leadership lasts without renewal (3–30 s): a dead, frozen or cut-off leader is
+    /// replaced within this plus one <see cref="DutyInterval"/>.
+    /// </summary>
+    public TimeSpan LeadershipLease { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Interval of the duty loop (leadership check, lease reaper).</summary>
     public TimeSpan DutyInterval { get; init; } = TimeSpan.FromSeconds(1);
 

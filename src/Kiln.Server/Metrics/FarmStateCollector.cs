@@ -56,7 +56,7 @@ public sealed class FarmStateCollector : IDisposable
         """;
 
     private readonly NpgsqlDataSource _dataSource;
-    private readonly LeaderLock _leader;
+    private readonly LeaderLease _leader;
     private readonly TimeProvider _time;
     private readonly Gauge _queued;
     private readonly Gauge _workersOnline;
@@ -71,7 +71,7 @@ public sealed class FarmStateCollector : IDisposable
     private readonly HashSet<(string State, string Queue)> _seenQueues = [];
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
-    public FarmStateCollector(KilnMetrics metrics, NpgsqlDataSource dataSource, LeaderLock leader, TimeProvider time)
+    public FarmStateCollector(KilnMetrics metrics, NpgsqlDataSource dataSource, LeaderLease leader, TimeProvider time)
     {
         _dataSource = dataSource;
         _leader = leader;
@@ -94,7 +94,7 @@ public sealed class FarmStateCollector : IDisposable
 
     private async Task CollectAsync(CancellationToken scrape)
     {
-        _leading.Set(_leader.IsLeader ? 1 : 0);
+        _leading.Set(_leader.MayRunDuties ? 1 : 0);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(scrape);
         timeout.CancelAfter(ScrapeTimeout);
         var ct = timeout.Token;

@@ -8,8 +8,11 @@ namespace Kiln.Store.Artifacts;
 /// </summary>
 public interface IBlobStore
 {
-    /// <summary>True when a complete, verified blob with this hash is stored.</summary>
-    Task<bool> ExistsAsync(string sha256, CancellationToken ct);
+    /// <summary>
+    /// True when a complete blob with this hash and <paramref name="size"/> is stored. A blob of another
+    /// length is damaged: it is set aside and counts as absent, so the content can be uploaded again.
+    /// </summary>
+    Task<bool> ExistsAsync(string sha256, long size, CancellationToken ct);
 
     /// <summary>Bytes received so far of an upload of this content (0 when none started).</summary>
     Task<long> UploadedLengthAsync(string sha256, CancellationToken ct);
@@ -21,6 +24,7 @@ public interface IBlobStore
     /// </summary>
     /// <returns>Bytes held after the write.</returns>
     /// <exception cref="BlobTooLongException">The content runs past the declared size.</exception>
+    /// <exception cref="Storage.StorageFullException">The store has no space left; what was written before stays.</exception>
     Task<long> AppendAsync(string sha256, long size, long offset, Stream content, CancellationToken ct);
 
     /// <summary>
@@ -29,7 +33,11 @@ public interface IBlobStore
     /// </summary>
     Task<bool> CompleteAsync(string sha256, long size, CancellationToken ct);
 
-    /// <summary>Opens a blob for reading (seekable, for range requests); null when it does not exist.</summary>
+    /// <summary>
+    /// Opens a blob for reading (seekable, for range requests); null when it does not exist. The content
+    /// is verified against its hash (at least once per blob and process) before it is served.
+    /// </summary>
+    /// <exception cref="BlobCorruptException">The blob does not hash to its name; it was set aside (now absent).</exception>
     Task<Stream?> OpenReadAsync(string sha256, CancellationToken ct);
 }
 

@@ -20,7 +20,9 @@ public sealed record LocalPostgresOptions
 
 /// <summary>
 /// The embedded default: a private PostgreSQL cluster in Kiln's data directory, reachable
-/// only through a Unix socket, created on first start and reused after. When Kiln runs as
+/// only through a Unix socket, created on first start and reused after. The socket accepts its
+/// connections without a password (<c>trust</c>), so it lives in a directory of mode 0700 owned by
+/// the cluster's user, and the socket itself is 0700: only that user and root can connect. When Kiln runs as
 /// root the cluster runs as an unprivileged user, because initdb and postgres refuse root.
 /// A cluster left running by a killed Kiln is adopted, not duplicated.
 /// </summary>
@@ -75,7 +77,14 @@ public sealed partial class LocalPostgresCluster : IAsyncDisposable
     private async Task InitAndStartAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(_options.DataDirectory);
+        // Connections on the socket are trusted, so the socket must be reachable only by the cluster's
+        // user (and root): the directory is 0700, owned by the cluster's user. Set on every start, so a
+        // cluster created by an older Kiln (0755) is closed too, even when adopted while running.
         Directory.CreateDirectory(SocketDirectory);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(SocketDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         if (RunAsOtherUser)
         {
             await RunAsync("chown", ["-R", $"{_options.RootRunsAs}:", _options.DataDirectory], asClusterUser: false, ct);
@@ -110,7 +119,7 @@ public sealed partial class LocalPostgresCluster : IAsyncDisposable
         else
         {
             var started = await RunAsync(Path.Combine(_bin, "pg_ctl"),
-                ["start", "-w", "-t", "60", "-D", PgData, "-l", LogFile, "-o", $"-k {SocketDirectory} -c listen_addresses=''"],
+                ["start", "-w", "-t", "60", "-D", PgData, "-l", LogFile, "-o", $"-k {SocketDirectory} -c listen_addresses='' -c unix_socket_permissions=0700"],
                 asClusterUser: true, ct, throwOnError: false);
             if (started.ExitCode != 0)
             {

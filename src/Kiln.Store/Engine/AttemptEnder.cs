@@ -124,7 +124,7 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
         }
 
         var (outcome, next) = RetryRules.Decide(end, row.Attempt, row.RetryBase, row.MaxAttempts, row.RetryOnFailure, row.CancelRequested);
-        var notBefore = next == WorkRequestState.Pending && outcome != AttemptOutcome.Released
+        var notBefore = next == WorkRequestState.Pending && RetryRules.BacksOff(outcome)
             ? now + RetryBackoff.Delay(row.Attempt - row.RetryBase, row.BackoffSeconds, Random.Shared.NextDouble())
             : (DateTimeOffset?)null;
 

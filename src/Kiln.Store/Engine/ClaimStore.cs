@@ -86,14 +86,35 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             deadline_at = @now + make_interval(secs => w.timeout_seconds),
             started_at = @now,
             not_before = NULL,
-            claim_rank = NULL
+            claim_rank = NULL,
+            -- the worker's claim id, so that a repeat of this claim finds what it took
+            -- (the row is written anyway: no extra write)
+            claim_id = @claim_id
         FROM chosen c
         WHERE w.id = c.id
-        RETURNING w.id, w.workflow_id, w.name, w.attempt, w.lease_token, w.lease_expires_at, w.run, w.env, w.outputs, w.timeout_seconds,
+        RETURNING
+        """ + " " + AssignmentColumns;
+
+    /// <summary>What an assignment carries, for the claim's RETURNING and for a repeated claim.</summary>
+    private const string AssignmentColumns = """
+        w.id, w.workflow_id, w.name, w.attempt, w.lease_token, w.lease_expires_at, w.run, w.env, w.outputs, w.timeout_seconds,
             -- OFFSET 0 keeps the per-dependency primary-key lookup from being flattened into a join
             (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d
              CROSS JOIN LATERAL (SELECT p.name, p.id FROM work_requests p WHERE p.id = d.depends_on_id OFFSET 0) p
              WHERE d.work_request_id = w.id)
+        """;
+
+    /// <summary>
+    /// A repeated claim (the worker never got the answer): the work that claim took and the
+    /// worker still holds, with the same lease tokens, read from the partial index of running
+    /// rows by worker. Work the claim took that has ended since is not handed out again.
+    /// </summary>
+    private const string RepeatedClaimSql = """
+        SELECT
+        """ + " " + AssignmentColumns + " " + """
+        FROM work_requests w
+        WHERE w.worker_id = @worker AND w.state = 'running' AND w.claim_id = @claim_id
+        ORDER BY w.id
         """;
 
     /// <summary>
@@ -145,20 +166,41 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
               AND w.lease_expires_at >= @now AND w.lease_expires_at < @now + @lease / 2
         """;
 
-    /// <summary>Last-seen is for operators; refreshing it at most every 15 s keeps heartbeats from rewriting the row.</summary>
+    /// <summary>
+    /// Last-seen is the worker's liveness: the reaper ends the leases of a worker silent for
+    /// <see cref="LeaseReaper.WorkerSilence"/>. Refreshed at most every 5 s, so a heartbeat every
+    /// 10 s writes the worker row once (O(workers) writes, none per running job) and a burst
+    /// of claims does not rewrite it each time. last_seen_at is in no index, so the write is HOT.
+    /// </summary>
     private const string TouchWorkerSql = """
-        UPDATE workers SET last_seen_at = @now WHERE id = @worker AND last_seen_at < @now - interval '15 seconds'
+        UPDATE workers SET last_seen_at = @now WHERE id = @worker AND last_seen_at < @now - interval '5 seconds'
         """;
 
     /// <summary>
     /// Claims up to <paramref name="slots"/> work requests, serving the worker's queues in the
-    /// order it lists them (a builder that also publishes takes builds first).
+    /// order it lists them (a builder that also publishes takes builds first). With a claim id
+    /// that already took work, answers with that work instead (see <see cref="RepeatedClaimSql"/>).
     /// </summary>
-    public async Task<IReadOnlyList<Assignment>> ClaimAsync(WorkerIdentity worker, int slots, TimeSpan lease, CancellationToken ct)
+    public async Task<IReadOnlyList<Assignment>> ClaimAsync(WorkerIdentity worker, int slots, TimeSpan lease, CancellationToken ct, Guid? claimId = null)
     {
         var now = time.GetUtcNow();
         var assignments = new List<Assignment>();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        if (claimId is { } repeated)
+        {
+            await using var cmd = new NpgsqlCommand(RepeatedClaimSql, conn);
+            cmd.Parameters.Add(new NpgsqlParameter<long>("worker", worker.Id));
+            cmd.Parameters.Add(new NpgsqlParameter<Guid>("claim_id", repeated));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                assignments.Add(ReadAssignment(reader));
+            }
+            if (assignments.Count > 0)
+            {
+                return assignments;
+            }
+        }
         foreach (var queue in worker.Queues)
         {
             if (assignments.Count == slots)
@@ -179,6 +221,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             claim.Parameters.Add(new NpgsqlParameter<int>("slots", slots - assignments.Count));
             claim.Parameters.Add(new NpgsqlParameter<long>("worker", worker.Id));
             claim.Parameters.Add(new NpgsqlParameter<TimeSpan>("lease", lease));
+            claim.Parameters.Add(new NpgsqlParameter("claim_id", NpgsqlDbType.Uuid) { Value = (object?)claimId ?? DBNull.Value });
             batch.BatchCommands.Add(claim);
             await using var reader = await batch.ExecuteReaderAsync(ct);
             // The touch returns no rows and is passed over; the first result is set_config's
@@ -186,18 +229,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             await reader.NextResultAsync(ct);
             while (await reader.ReadAsync(ct))
             {
-                assignments.Add(new Assignment(
-                    WorkRequestId: reader.GetInt64(0),
-                    WorkflowId: reader.GetInt64(1),
-                    Name: reader.GetString(2),
-                    Attempt: reader.GetInt32(3),
-                    LeaseToken: reader.GetGuid(4),
-                    LeaseExpiresAt: reader.GetFieldValue<DateTimeOffset>(5),
-                    Run: reader.GetString(6),
-                    Env: JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
-                    Outputs: reader.GetFieldValue<string[]>(8),
-                    TimeoutSeconds: reader.GetInt32(9),
-                    NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? []));
+                assignments.Add(ReadAssignment(reader));
             }
         }
         return assignments;
@@ -227,6 +259,19 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
         }
         return statuses;
     }
+
+    private static Assignment ReadAssignment(NpgsqlDataReader reader) => new(
+        WorkRequestId: reader.GetInt64(0),
+        WorkflowId: reader.GetInt64(1),
+        Name: reader.GetString(2),
+        Attempt: reader.GetInt32(3),
+        LeaseToken: reader.GetGuid(4),
+        LeaseExpiresAt: reader.GetFieldValue<DateTimeOffset>(5),
+        Run: reader.GetString(6),
+        Env: JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
+        Outputs: reader.GetFieldValue<string[]>(8),
+        TimeoutSeconds: reader.GetInt32(9),
+        NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? []);
 
     private static NpgsqlBatchCommand TouchWorker(long workerId, DateTimeOffset now)
     {

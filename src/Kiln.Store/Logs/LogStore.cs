@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Kiln.Store.Artifacts;
+using Kiln.Store.Storage;
 
 namespace Kiln.Store.Logs;
 
@@ -36,6 +37,7 @@ public sealed class LogStore
     /// <summary>Writes <paramref name="chunk"/>, which starts at <paramref name="offset"/> of the log.</summary>
     /// <returns>The log's size afterwards.</returns>
     /// <exception cref="LogTooLargeException">The log would grow past <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="StorageFullException">The log volume is full (ENOSPC, EDQUOT); nothing held is lost, repeat later.</exception>
     public async Task<long> AppendAsync(long workRequestId, int attempt, Guid lease, long offset, ReadOnlyMemory<byte> chunk, long maxBytes, CancellationToken ct)
     {
         var path = PathOf(workRequestId, attempt, lease);
@@ -56,8 +58,16 @@ public sealed class LogStore
                 throw new LogTooLargeException(maxBytes);
             }
             file.Seek(size, SeekOrigin.Begin);
-            await file.WriteAsync(chunk[(int)(size - offset)..], ct);
-            await file.FlushAsync(ct);
+            try
+            {
+                await file.WriteAsync(chunk[(int)(size - offset)..], ct);
+                await file.FlushAsync(ct);
+            }
+            catch (IOException e) when (StorageFullException.IsDiskFull(e))
+            {
+                // What went in before the disk filled is the log's own bytes at their offsets: the writer resumes after them.
+                throw new StorageFullException("log", e);
+            }
             size = file.Length;
         }
         if (_growth.TryRemove(lease, out var waiters))

@@ -26,6 +26,15 @@ public sealed class WorkerStore(NpgsqlDataSource dataSource, TimeProvider time)
         RETURNING id
         """;
 
+    /// <summary>
+    /// The leases a worker holds, read when it registers again under its name: a restarted
+    /// worker has killed its leftovers, so each is handed back (released, the attempt not
+    /// charged) at once instead of waiting for its lease to expire and counting as lost.
+    /// </summary>
+    private const string HeldLeasesSql = """
+        SELECT id, lease_token FROM work_requests WHERE worker_id = @worker AND state = 'running' ORDER BY id
+        """;
+
     private const string AuthenticateSql = """
         SELECT id, name, architectures, tags, queues, slots FROM workers WHERE secret_hash = @hash
         """;
@@ -62,6 +71,20 @@ public sealed class WorkerStore(NpgsqlDataSource dataSource, TimeProvider time)
             }
         }
         return (id, secret);
+    }
+
+    /// <summary>Leases <paramref name="workerId"/> holds now (running work), in id order.</summary>
+    public async Task<IReadOnlyList<LeaseRef>> HeldLeasesAsync(long workerId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(HeldLeasesSql);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("worker", workerId));
+        var held = new List<LeaseRef>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            held.Add(new LeaseRef(reader.GetInt64(0), reader.GetGuid(1)));
+        }
+        return held;
     }
 
     public async Task<WorkerIdentity?> AuthenticateAsync(string secret, CancellationToken ct)
