@@ -23,6 +23,9 @@ public sealed record WorkflowDocument
     /// <summary>Adjusts every job's priority relative to the project's base priority.</summary>
     public int? Priority { get; init; }
 
+    /// <summary>Seconds the whole workflow may take from submission; then its unfinished work is cancelled.</summary>
+    public int? Timeout { get; init; }
+
     /// <summary>The branch the workflow is for, if any; <c>branch</c> in <c>if:</c> conditions (empty when unset).</summary>
     public string? Branch { get; init; }
 

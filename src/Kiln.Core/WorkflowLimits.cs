@@ -29,6 +29,8 @@ public sealed record WorkflowLimits
     public int MaxParameterValues { get; init; } = 100;
     public int MaxTimeoutSeconds { get; init; } = 7 * 24 * 3600;
     public int DefaultTimeoutSeconds { get; init; } = 3 * 3600;
+    /// <summary>A whole workflow's <c>timeout</c>.</summary>
+    public int MaxWorkflowTimeoutSeconds { get; init; } = 30 * 24 * 3600;
     public int MaxAttempts { get; init; } = 20;
     public int MaxPriority { get; init; } = 1000;
 

@@ -10,6 +10,9 @@ public sealed record WorkflowPlan(
 {
     public int EdgeCount => WorkRequests.Sum(w => w.Needs.Count);
 
+    /// <summary>Seconds from submission after which the workflow's unfinished work is cancelled; null for none.</summary>
+    public int? TimeoutSeconds { get; init; }
+
     /// <summary>Names of the work requests not created because their job's <c>if:</c> was false.</summary>
     public IReadOnlyList<string> Omitted { get; init; } = [];
 }

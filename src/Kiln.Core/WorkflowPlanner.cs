@@ -58,6 +58,10 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             errors.Add(new("branch", "must be 1 to 200 characters of one line of text"));
         }
+        if (doc.Timeout is { } workflowTimeout && (workflowTimeout < 1 || workflowTimeout > limits.MaxWorkflowTimeoutSeconds))
+        {
+            errors.Add(new("timeout", $"a workflow's timeout is 1 to {limits.MaxWorkflowTimeoutSeconds} seconds"));
+        }
         var parameters = WorkflowParameters.Resolve(errors, doc, limits);
         var jobNames = doc.Jobs.Keys.ToList();
         foreach (var (jobName, job) in doc.Jobs)
@@ -160,7 +164,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         // A bad field of a matrix job is reported once, not once per combination.
         return errors.Count > 0
             ? (null, errors.Distinct().ToList())
-            : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger) { Omitted = omitted }, []);
+            : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger) { Omitted = omitted, TimeoutSeconds = doc.Timeout }, []);
     }
 
     private void CheckIdentifier(List<ValidationError> errors, string field, string value)

@@ -94,4 +94,13 @@ public sealed class WorkflowPlannerConditionTests
         ErrorOn(Reject(Pipeline("true", branch: "main\nevil")), "branch");
         ErrorOn(Reject(Pipeline("true", branch: new string('b', 201))), "branch");
     }
+
+    [Fact]
+    public void A_workflow_timeout_is_carried_and_bounded()
+    {
+        Assert.Equal(3600, Accept(Workflow(("a", Job())) with { Timeout = 3600 }).TimeoutSeconds);
+        Assert.Null(Accept(Workflow(("a", Job()))).TimeoutSeconds);
+        ErrorOn(Reject(Workflow(("a", Job())) with { Timeout = 0 }), "timeout");
+        ErrorOn(Reject(Workflow(("a", Job())) with { Timeout = 31 * 24 * 3600 }), "timeout");
+    }
 }

@@ -68,4 +68,30 @@ public sealed class WorkflowConstructsApiTests(ServerFixture server) : IClassFix
         var (repeated, _) = await PostAsync("""{"jobs": {"a": {"run": "true", "matrix": {"include": [{"a": "1"}], "include": [{"a": "2"}]}}}}""");
         Assert.Equal(HttpStatusCode.BadRequest, repeated);
     }
+
+    [Fact]
+    public async Task The_leader_cancels_a_workflow_past_its_timeout()
+    {
+        var (status, body) = await PostAsync("""{"timeout": 1, "jobs": {"a": {"run": "true", "requires": {"queue": "timeout-nobody"}}}}""");
+        Assert.Equal(HttpStatusCode.Created, status);
+        var id = body.GetProperty("id").GetInt64();
+
+        // Polled, not timed: the duty runs every tick; the test waits for the state it promises.
+        WorkflowView? view = null;
+        for (var i = 0; i < 600 && view?.State != "cancelled"; i++)
+        {
+            await Task.Delay(100);
+            view = await server.Client.GetFromJsonAsync<WorkflowView>($"/api/v1/workflows/{id}", KilnClient.Json);
+        }
+        Assert.Equal("cancelled", view!.State);
+        Assert.Equal("cancelled", Assert.Single(view.Jobs!).State);
+    }
+
+    [Fact]
+    public async Task A_workflow_timeout_out_of_range_is_a_400_naming_it()
+    {
+        var (status, body) = await PostAsync("""{"timeout": 0, "jobs": {"a": {"run": "true"}}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("timeout", body.GetProperty("errors")[0].GetProperty("field").GetString());
+    }
 }

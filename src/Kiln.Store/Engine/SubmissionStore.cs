@@ -32,8 +32,8 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     /// submitter waits for the first to commit, then inserts nothing and reads the winner's id.
     /// </summary>
     private const string InsertWorkflowSql = """
-        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at)
-        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now)
+        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at)
+        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline)
         ON CONFLICT (project_id, idempotency_key) DO NOTHING
         RETURNING id
         """;
@@ -68,8 +68,8 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         WITH project AS (
             SELECT id, base_priority FROM projects WHERE name = @project
         ), workflow AS (
-            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at)
-            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now FROM project
+            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at)
+            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline FROM project
             ON CONFLICT (project_id, idempotency_key) DO NOTHING
             RETURNING id, project_id
         ), jobs AS (
@@ -123,6 +123,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             insert.Parameters.Add(new NpgsqlParameter<int>("total", plan.WorkRequests.Count));
             insert.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
             insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
             var id = await insert.ExecuteScalarAsync(ct);
             if (id is null)
             {
@@ -217,6 +218,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter<int>("total", w.Count));
         p.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        p.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
         p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
         p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
         p.Add(new NpgsqlParameter<string[]>("names", [.. w.Select(x => x.Name)]));
@@ -272,6 +274,9 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         var (projectId, _) = await EnsureProjectAsync(conn, plan.Project, now, ct);
         return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, documentJson, ct);
     }
+
+    private static DateTimeOffset? Deadline(WorkflowPlan plan, DateTimeOffset now) =>
+        plan.TimeoutSeconds is { } seconds ? now.AddSeconds(seconds) : null;
 
     private static async Task<(long Id, int BasePriority)> EnsureProjectAsync(NpgsqlConnection conn, string name, DateTimeOffset now, CancellationToken ct)
     {
