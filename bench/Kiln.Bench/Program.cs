@@ -38,6 +38,7 @@ switch (options.Command)
     case "graph": await Step(() => GraphBench.RunAsync(cluster, options)); break;
     case "writes": await Step(() => WritesBench.RunAsync(cluster, options)); break;
     case "claim": await Step(() => ClaimBench.RunAsync(cluster, options)); break;
+    case "lists": await Step(() => ListsBench.RunAsync(cluster, options)); break;
     default:
         var lifecycle = await Step(() => LifecycleBench.RunAsync(cluster, options));
         await Step(() => CeilingBench.RunAsync(cluster, options, lifecycle));
