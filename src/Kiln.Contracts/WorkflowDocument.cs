@@ -23,6 +23,18 @@ public sealed record WorkflowDocument
     /// <summary>Adjusts every job's priority relative to the project's base priority.</summary>
     public int? Priority { get; init; }
 
+    /// <summary>Seconds the whole workflow may take from submission; then its unfinished work is cancelled.</summary>
+    public int? Timeout { get; init; }
+
+    /// <summary>The branch the workflow is for, if any; <c>branch</c> in <c>if:</c> conditions (empty when unset).</summary>
+    public string? Branch { get; init; }
+
+    /// <summary>Parameters the workflow takes, by name; used as <c>${{ params.NAME }}</c> and in <c>if:</c>.</summary>
+    public Dictionary<string, ParameterDocument>? Parameters { get; init; }
+
+    /// <summary>Values for this submission (what <c>kiln submit -p NAME=VALUE</c> sets); each must be declared in <see cref="Parameters"/>.</summary>
+    public Dictionary<string, string>? Params { get; init; }
+
     /// <summary>Values applied to every job that does not set its own.</summary>
     public JobDefaults? Defaults { get; init; }
 
@@ -52,11 +64,21 @@ public sealed record JobDocument
     /// <summary>The shell script the worker runs (the <c>command</c> task kind).</summary>
     public string? Run { get; init; }
 
-    /// <summary>Names of jobs that must succeed first. A matrix job is needed as a whole.</summary>
+    /// <summary>
+    /// Names of jobs that must succeed first. From a matrix job to one with the same axes, each entry waits for its
+    /// corresponding entry only; <c>NAME[*]</c> waits for every entry; otherwise a matrix job is needed as a whole.
+    /// </summary>
     public List<string>? Needs { get; init; }
 
-    /// <summary>Axes to expand, e.g. <c>arch: [amd64, arm64]</c>. Values are substituted for <c>${{ matrix.NAME }}</c>.</summary>
-    public Dictionary<string, List<string>>? Matrix { get; init; }
+    /// <summary>Axes to expand, e.g. <c>arch: [amd64, arm64]</c>, with optional <c>include</c> / <c>exclude</c>. Values are substituted for <c>${{ matrix.NAME }}</c>.</summary>
+    public MatrixDocument? Matrix { get; init; }
+
+    /// <summary>A condition evaluated at submission (per matrix entry); when false the entry is not created.</summary>
+    public string? If { get; init; }
+
+    /// <summary>A failure of this job is shown but neither fails the workflow nor skips its dependents (written <c>allow-failure</c>).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("allow-failure")]
+    public bool? AllowFailure { get; init; }
 
     /// <summary>Architecture, tags and queue a worker must offer.</summary>
     public JobRequirements? Requires { get; init; }
@@ -75,6 +97,19 @@ public sealed record JobDocument
 
     /// <summary>Adjusts the job's priority relative to its project's base priority.</summary>
     public int? Priority { get; init; }
+}
+
+/// <summary>A declared workflow parameter.</summary>
+public sealed record ParameterDocument
+{
+    /// <summary>The value when the submission gives none; without a default the parameter is required.</summary>
+    public string? Default { get; init; }
+
+    /// <summary>When set, the only values allowed.</summary>
+    public List<string>? Values { get; init; }
+
+    /// <summary>What the parameter is for (shown to people, not used).</summary>
+    public string? Description { get; init; }
 }
 
 /// <summary>What a worker must offer to run a job.</summary>

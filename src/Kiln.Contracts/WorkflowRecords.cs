@@ -20,13 +20,15 @@ public sealed record WorkflowView(
     IReadOnlyList<WorkRequestSummary>? Jobs);
 
 /// <summary>Work requests of a workflow by state.</summary>
-public sealed record WorkflowCounts(int Total, int Unfinished, int Succeeded, int Failed, int Skipped, int Cancelled);
+/// <param name="AllowedFailures">Of <paramref name="Failed"/>, the jobs with <c>allow-failure</c>: shown, but they did not fail the workflow.</param>
+public sealed record WorkflowCounts(int Total, int Unfinished, int Succeeded, int Failed, int Skipped, int Cancelled, int AllowedFailures = 0);
 
 /// <summary>Answer to a submission.</summary>
 /// <param name="Id">Workflow id.</param>
 /// <param name="Created">False when an idempotency key matched an existing workflow.</param>
 /// <param name="WorkRequests">Number of work requests after matrix expansion.</param>
-public sealed record SubmitWorkflowResponse(long Id, bool Created, int WorkRequests);
+/// <param name="Omitted">Work requests not created because their job's <c>if:</c> was false at submission.</param>
+public sealed record SubmitWorkflowResponse(long Id, bool Created, int WorkRequests, IReadOnlyList<string>? Omitted = null);
 
 /// <summary>One work request in a listing.</summary>
 public sealed record WorkRequestSummary(

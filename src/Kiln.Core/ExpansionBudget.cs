@@ -25,12 +25,22 @@ internal sealed class ExpansionBudget(WorkflowLimits limits)
     /// Template-level problems (a script over the limit before substitution) are left to the per-request checks.
     /// </summary>
     public bool Admit(List<ValidationError> errors, string jobName, JobDocument job, JobDefaults? defaults,
-        Dictionary<string, List<string>>? matrix, int combos)
+        IReadOnlyList<Dictionary<string, string>> matrix)
     {
         var field = $"jobs.{jobName}";
         var before = errors.Count;
-        // Per axis: the longest value and the sum of the values' lengths.
-        var axes = (matrix ?? []).ToDictionary(a => a.Key, a => new Axis(a.Value.Max(v => (long)v.Length), a.Value.Sum(v => (long)v.Length), a.Value.Count));
+        var combos = matrix.Count;
+        // Per matrix key: the longest value, the sum of the values' lengths over the combinations and how many have it
+        // (include/exclude make the combinations other than a plain product).
+        var axes = new Dictionary<string, Axis>(StringComparer.Ordinal);
+        foreach (var combo in matrix)
+        {
+            foreach (var (k, v) in combo)
+            {
+                var a = axes.GetValueOrDefault(k);
+                axes[k] = new Axis(Math.Max(a.Longest, v.Length), a.Sum + v.Length, a.Count + 1);
+            }
+        }
 
         var env = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var (k, v) in defaults?.Env ?? [])
@@ -131,9 +141,10 @@ internal sealed class ExpansionBudget(WorkflowLimits limits)
                 continue;
             }
             fixedSize -= utf8 ? Encoding.UTF8.GetByteCount(m.ValueSpan) : m.Length;
-            // Matrix values are names (ASCII): characters and bytes agree.
-            max += axis.Longest;
-            total += axis.Sum * (combos / axis.Count);
+            // Matrix values are names (ASCII): characters and bytes agree. Where a combination lacks the key the reference stays.
+            var reference = utf8 ? Encoding.UTF8.GetByteCount(m.ValueSpan) : m.Length;
+            max += Math.Max(axis.Longest, axis.Count < combos ? reference : 0);
+            total += axis.Sum + ((long)(combos - axis.Count) * reference);
         }
         return (fixedSize + max, (fixedSize * combos) + total);
     }

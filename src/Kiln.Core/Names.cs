@@ -14,6 +14,9 @@ public static partial class Names
     [GeneratedRegex(@"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")]
     public static partial Regex MatrixReference();
 
+    [GeneratedRegex(@"\$\{\{\s*params\.([A-Za-z0-9_.-]+?)\s*\}\}")]
+    public static partial Regex ParameterReference();
+
     public const string DefaultQueue = "builds";
     public const string DefaultProject = "default";
 }

@@ -21,8 +21,16 @@ public sealed record WorkflowLimits
     public int MaxTags { get; init; } = 32;
     public int MaxOutputs { get; init; } = 32;
     public int MaxMatrixAxes { get; init; } = 8;
+    /// <summary>Entries of a matrix's <c>include</c>, and of its <c>exclude</c>, each.</summary>
+    public int MaxMatrixEntries { get; init; } = 256;
+    public int MaxParameters { get; init; } = 50;
+    /// <summary>A parameter's value (supplied, default or allowed) in characters; one line of text.</summary>
+    public int MaxParameterValueLength { get; init; } = 256;
+    public int MaxParameterValues { get; init; } = 100;
     public int MaxTimeoutSeconds { get; init; } = 7 * 24 * 3600;
     public int DefaultTimeoutSeconds { get; init; } = 3 * 3600;
+    /// <summary>A whole workflow's <c>timeout</c>.</summary>
+    public int MaxWorkflowTimeoutSeconds { get; init; } = 30 * 24 * 3600;
     public int MaxAttempts { get; init; } = 20;
     public int MaxPriority { get; init; } = 1000;
 

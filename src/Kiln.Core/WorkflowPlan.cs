@@ -9,6 +9,12 @@ public sealed record WorkflowPlan(
     string Trigger = FairShare.DefaultTrigger)
 {
     public int EdgeCount => WorkRequests.Sum(w => w.Needs.Count);
+
+    /// <summary>Seconds from submission after which the workflow's unfinished work is cancelled; null for none.</summary>
+    public int? TimeoutSeconds { get; init; }
+
+    /// <summary>Names of the work requests not created because their job's <c>if:</c> was false.</summary>
+    public IReadOnlyList<string> Omitted { get; init; } = [];
 }
 
 /// <summary>One work request to create. <see cref="Needs"/> holds indexes into the plan, all smaller than its own.
@@ -27,7 +33,8 @@ public sealed record PlannedWorkRequest(
     bool RetryOnFailure,
     int BackoffSeconds,
     int Priority,
-    IReadOnlyList<int> Needs);
+    IReadOnlyList<int> Needs,
+    bool AllowFailure = false);
 
 /// <summary>A problem with a submitted document; <see cref="Field"/> is a path such as <c>jobs.build.needs[0]</c>.</summary>
 public sealed record ValidationError(string Field, string Message);

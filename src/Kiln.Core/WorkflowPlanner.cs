@@ -54,6 +54,15 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             return (null, errors);
         }
 
+        if (doc.Branch is { } branch && (branch.Length is 0 || branch.Length > 200 || SafeText.Problem(branch, multiline: false) is not null))
+        {
+            errors.Add(new("branch", "must be 1 to 200 characters of one line of text"));
+        }
+        if (doc.Timeout is { } workflowTimeout && (workflowTimeout < 1 || workflowTimeout > limits.MaxWorkflowTimeoutSeconds))
+        {
+            errors.Add(new("timeout", $"a workflow's timeout is 1 to {limits.MaxWorkflowTimeoutSeconds} seconds"));
+        }
+        var parameters = WorkflowParameters.Resolve(errors, doc, limits);
         var jobNames = doc.Jobs.Keys.ToList();
         foreach (var (jobName, job) in doc.Jobs)
         {
@@ -65,62 +74,97 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             }
             CheckNeeds(errors, jobName, job, doc.Jobs);
         }
+        if (errors.Count > 0 || parameters is null)
+        {
+            return (null, errors);
+        }
+        var conditions = new Dictionary<string, ConditionExpression>();
+        foreach (var (jobName, job) in doc.Jobs)
+        {
+            if (JobCondition.Parse(errors, jobName, job, parameters) is { } condition)
+            {
+                conditions[jobName] = condition;
+            }
+        }
+        var defaults = parameters.Substitute(errors, doc.Defaults);
+        var jobs = doc.Jobs.ToDictionary(j => j.Key, j => parameters.Substitute(errors, j.Key, j.Value));
         if (errors.Count > 0)
         {
             return (null, errors);
         }
 
-        var order = TopologicalOrder(jobNames, doc.Jobs, errors);
+        var order = TopologicalOrder(jobNames, jobs, errors);
         if (order is null)
         {
             return (null, errors);
         }
 
+        var context = new Dictionary<string, string>(StringComparer.Ordinal) { ["trigger"] = trigger, ["branch"] = doc.Branch ?? "" };
+        foreach (var (k, v) in parameters.Values)
+        {
+            context[$"params.{k}"] = v;
+        }
         var budget = new ExpansionBudget(limits);
+        var expansion = new MatrixExpansion(limits);
         var planned = new List<PlannedWorkRequest>();
-        var indexesByJob = new Dictionary<string, List<int>>();
-        long edges = 0;
+        var omitted = new List<string>();
+        var expanded = new Dictionary<string, MatrixNeeds.Expanded>();
+        long edges = 0, built = 0;
         foreach (var jobName in order)
         {
-            var job = doc.Jobs[jobName];
-            var combos = ExpandMatrix(errors, jobName, job.Matrix);
+            var job = jobs[jobName];
+            var combos = expansion.Expand(errors, jobName, job.Matrix);
             if (combos is null)
             {
                 continue;
             }
-            if (planned.Count + combos.Count > limits.MaxWorkRequests)
+            built += combos.Count;
+            if (built > limits.MaxWorkRequests)
             {
                 errors.Add(new("jobs", $"the workflow expands to more than {limits.MaxWorkRequests} work requests; split it"));
                 return (null, errors);
             }
-            var needs = (job.Needs ?? []).Distinct().SelectMany(n => indexesByJob.GetValueOrDefault(n) ?? []).ToList();
-            edges += (long)needs.Count * combos.Count;
-            if (edges > limits.MaxEdges)
+            var axes = (IReadOnlyCollection<string>?)job.Matrix?.Keys ?? [];
+            var needs = MatrixNeeds.Resolve(errors, jobName, job.Needs ?? [], axes, combos, expanded, ref edges, limits.MaxEdges);
+            if (needs is null)
             {
-                errors.Add(new("jobs", $"the workflow has more than {limits.MaxEdges} dependency edges; split it"));
                 return (null, errors);
             }
-            if (!budget.Admit(errors, jobName, job, doc.Defaults, job.Matrix, combos.Count))
+            if (!budget.Admit(errors, jobName, job, defaults, combos))
             {
                 continue;
             }
-            var indexes = new List<int>(combos.Count);
-            foreach (var combo in combos)
+            var entries = new List<MatrixNeeds.Entry>(combos.Count);
+            for (var i = 0; i < combos.Count; i++)
             {
-                var request = BuildRequest(errors, jobName, job, doc.Defaults, combo, needs, workflowPriority + triggerPriority);
+                var combo = combos[i];
+                // Built even when its condition is false: a mistake in the job is refused on every branch, not only where it runs.
+                var request = BuildRequest(errors, jobName, job, defaults, combo, needs[i], workflowPriority + triggerPriority);
                 if (request is null)
                 {
                     // The other combinations would repeat the same complaints.
                     break;
                 }
-                indexes.Add(planned.Count);
+                if (conditions.TryGetValue(jobName, out var condition) && !condition.Evaluate(JobCondition.Values(context, combo)))
+                {
+                    omitted.Add(request.Name);
+                    entries.Add(new(combo, needs[i]));
+                    continue;
+                }
+                entries.Add(new(combo, [planned.Count]));
                 planned.Add(request);
             }
-            indexesByJob[jobName] = indexes;
+            expanded[jobName] = new(axes, entries);
+        }
+        if (errors.Count == 0 && planned.Count == 0)
+        {
+            errors.Add(new("jobs", "every job's 'if' is false for this submission, so there is nothing to run"));
         }
 
         // A bad field of a matrix job is reported once, not once per combination.
-        return errors.Count > 0 ? (null, errors.Distinct().ToList()) : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger), []);
+        return errors.Count > 0
+            ? (null, errors.Distinct().ToList())
+            : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger) { Omitted = omitted, TimeoutSeconds = doc.Timeout }, []);
     }
 
     private void CheckIdentifier(List<ValidationError> errors, string field, string value)
@@ -136,14 +180,15 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         var needs = job.Needs ?? [];
         for (var i = 0; i < needs.Count; i++)
         {
-            var need = needs[i];
+            var need = needs[i] is { } written ? MatrixNeeds.Target(written) : null;
             if (need == jobName)
             {
                 errors.Add(new($"jobs.{jobName}.needs[{i}]", $"job '{jobName}' cannot need itself"));
             }
             else if (need is null || !jobs.ContainsKey(need))
             {
-                errors.Add(new($"jobs.{jobName}.needs[{i}]", $"unknown job '{Truncate(need ?? "")}'; known jobs: {string.Join(", ", jobs.Keys.Take(10))}"));
+                var hint = need is not null && need.Contains('[', StringComparison.Ordinal) ? $" (name a job, or every entry of one as JOB{MatrixNeeds.AllEntries})" : "";
+                errors.Add(new($"jobs.{jobName}.needs[{i}]", $"unknown job '{Truncate(need ?? "")}'{hint}; known jobs: {string.Join(", ", jobs.Keys.Take(10))}"));
             }
         }
     }
@@ -151,11 +196,11 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
     /// <summary>Kahn's algorithm over jobs (not expanded requests: a matrix never adds a cycle).</summary>
     private static List<string>? TopologicalOrder(List<string> jobNames, Dictionary<string, JobDocument> jobs, List<ValidationError> errors)
     {
-        var indegree = jobNames.ToDictionary(n => n, n => jobs[n].Needs?.Distinct().Count() ?? 0);
+        var indegree = jobNames.ToDictionary(n => n, n => jobs[n].Needs?.Select(MatrixNeeds.Target).Distinct().Count() ?? 0);
         var dependents = jobNames.ToDictionary(n => n, _ => new List<string>());
         foreach (var name in jobNames)
         {
-            foreach (var need in jobs[name].Needs?.Distinct() ?? [])
+            foreach (var need in jobs[name].Needs?.Select(MatrixNeeds.Target).Distinct() ?? [])
             {
                 dependents[need].Add(name);
             }
@@ -191,59 +236,14 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             seen[current] = path.Count;
             path.Add(current);
-            current = jobs[current].Needs!.First(remaining.Contains);
+            current = jobs[current].Needs!.Select(MatrixNeeds.Target).First(remaining.Contains);
         }
         return path.Skip(seen[current]).Append(current);
     }
 
-    private List<Dictionary<string, string>>? ExpandMatrix(List<ValidationError> errors, string jobName, Dictionary<string, List<string>>? matrix)
-    {
-        var combos = new List<Dictionary<string, string>> { new() };
-        if (matrix is null || matrix.Count == 0)
-        {
-            return combos;
-        }
-        if (matrix.Count > limits.MaxMatrixAxes)
-        {
-            errors.Add(new($"jobs.{jobName}.matrix", $"at most {limits.MaxMatrixAxes} axes"));
-            return null;
-        }
-        foreach (var (axis, values) in matrix)
-        {
-            var field = $"jobs.{jobName}.matrix.{axis}";
-            if (axis.Length > limits.MaxNameLength || !Names.Identifier().IsMatch(axis))
-            {
-                errors.Add(new(field, "axis names use letters, digits, '.', '_' or '-'"));
-                return null;
-            }
-            if (values is null || values.Count == 0)
-            {
-                errors.Add(new(field, "an axis needs at least one value"));
-                return null;
-            }
-            if (values.Any(v => v is null || !Names.Identifier().IsMatch(v) || v.Length > limits.MaxNameLength))
-            {
-                errors.Add(new(field, "matrix values are names: letters, digits, '.', '_' or '-'"));
-                return null;
-            }
-            if (values.Distinct().Count() != values.Count)
-            {
-                errors.Add(new(field, "matrix values must be distinct"));
-                return null;
-            }
-            if ((long)combos.Count * values.Count > limits.MaxWorkRequests)
-            {
-                errors.Add(new($"jobs.{jobName}.matrix", $"expands to more than {limits.MaxWorkRequests} work requests"));
-                return null;
-            }
-            combos = [.. combos.SelectMany(c => values.Select(v => new Dictionary<string, string>(c) { [axis] = v }))];
-        }
-        return combos;
-    }
-
     private PlannedWorkRequest? BuildRequest(
         List<ValidationError> errors, string jobName, JobDocument job, JobDefaults? defaults,
-        Dictionary<string, string> combo, List<int> needs, int inheritedPriority)
+        Dictionary<string, string> combo, IReadOnlyList<int> needs, int inheritedPriority)
     {
         var field = $"jobs.{jobName}";
         var before = errors.Count;
@@ -356,10 +356,10 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             return null;
         }
-        var name = combo.Count == 0 ? jobName : $"{jobName}[{string.Join(',', combo.Values)}]";
+        var name = MatrixExpansion.EntryName(jobName, combo);
         return new PlannedWorkRequest(
             name, jobName, run, env, outputs, architecture, tags, queue, timeout, maxAttempts,
-            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs);
+            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs, job.AllowFailure ?? false);
     }
 
     private static bool IsSafeRelativeGlob(string? glob) =>

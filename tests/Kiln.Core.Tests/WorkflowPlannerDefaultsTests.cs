@@ -146,4 +146,12 @@ public sealed class WorkflowPlannerDefaultsTests
 
         Assert.Equal(["amd64"], Assert.Single(Accept(Workflow(("build", job))).WorkRequests).Tags);
     }
+
+    [Fact]
+    public void Allow_failure_is_carried_per_job_and_off_by_default()
+    {
+        var plan = Accept(Workflow(("lintian", Job() with { AllowFailure = true }), ("build", Job())));
+        Assert.True(Request(plan, "lintian").AllowFailure);
+        Assert.False(Request(plan, "build").AllowFailure);
+    }
 }

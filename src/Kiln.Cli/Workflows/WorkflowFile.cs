@@ -18,8 +18,9 @@ namespace Kiln.Cli.Workflows;
 public sealed partial class WorkflowFile
 {
     private static readonly IDeserializer Yaml = new DeserializerBuilder()
-        .WithNamingConvention(CamelCaseNamingConvention.Instance)
+        .WithNamingConvention(WorkflowFileNaming.Instance)
         .WithDuplicateKeyChecking()
+        .WithTypeConverter(new MatrixYamlConverter())
         .Build();
 
     private static readonly JsonSerializerOptions StrictJson = new(KilnClient.Json)
@@ -116,7 +117,7 @@ public sealed partial class WorkflowFile
         {
             var type = typeof(WorkflowDocument).Assembly.GetType(match.Groups[2].Value);
             var known = type?.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                .Select(p => CamelCaseNamingConvention.Instance.Apply(p.Name)).ToList() ?? [];
+                .Select(p => WorkflowFileNaming.Instance.Apply(p.Name)).ToList() ?? [];
             return $"unknown key '{match.Groups[1].Value}'" + (known.Count > 0 ? $" (expected one of: {string.Join(", ", known)})" : "");
         }
         var message = inner.Message;

@@ -52,7 +52,7 @@ public static class WorkflowsApi
             return ApiProblems.Conflict("idempotencyKey",
                 $"workflow {stored.WorkflowId} was submitted with this idempotency key and a different document; use a new key for a different workflow");
         }
-        var body = new SubmitWorkflowResponse(stored.WorkflowId, stored.Created, stored.WorkRequests);
+        var body = new SubmitWorkflowResponse(stored.WorkflowId, stored.Created, stored.WorkRequests, plan.Omitted.Count > 0 ? plan.Omitted : null);
         return stored.Created
             ? TypedResults.Created($"/api/v1/workflows/{stored.WorkflowId}", body)
             : TypedResults.Ok(body);

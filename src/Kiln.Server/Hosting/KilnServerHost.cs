@@ -102,6 +102,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
+            services.AddSingleton<WorkflowTimeouts>();
             services.AddSingleton<CompletionBatcher>();
             services.AddSingleton<QueryStore>();
             services.AddSingleton<GraphActions>();
@@ -109,6 +110,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton(new LeadershipOptions { Lease = options.LeadershipLease });
             services.AddSingleton<LeaderLease>();
             services.AddSingleton<ILeaderDuty, LeaseReaperDuty>();
+            services.AddSingleton<ILeaderDuty, WorkflowTimeoutDuty>();
             services.AddSingleton<StatusStore>();
             services.AddSingleton<ProjectStore>();
             services.AddSingleton<ExplainStore>();

@@ -16,7 +16,7 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
     private const string ReadColumns = """
         state, workflow_id, attempt, worker_id, lease_token, lease_expires_at, deadline_at, started_at,
         cancel_requested, retry_on_failure, max_attempts, retry_base + released, backoff_seconds,
-        ARRAY(SELECT work_request_id FROM dependencies WHERE depends_on_id = w.id), id
+        ARRAY(SELECT work_request_id FROM dependencies WHERE depends_on_id = w.id), id, allow_failure
         """;
 
     private const string ReadSql = $"SELECT {ReadColumns} FROM work_requests w WHERE id = @id";
@@ -34,9 +34,9 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
     /// <summary>
     /// Ends the attempt and propagates it, in one statement after the rows were locked in
     /// ascending order and the decision was taken on what was read under those locks.
-    /// Everything hangs on <c>ended</c>. Then: the attempt row is written; a success
-    /// releases blocked dependents (pending at zero unmet); a final failure skips the
-    /// dependents passed in @skip; the workflow's counters move by what changed; waiting
+    /// Everything hangs on <c>ended</c>. Then: the attempt row is written; a success — or
+    /// the failure of a job with allow-failure (@releases) — releases blocked dependents
+    /// (pending at zero unmet); any other final failure skips the dependents passed in @skip; the workflow's counters move by what changed; waiting
     /// claims are notified when work became pending.
     /// </summary>
     private static readonly string EndAttemptSql = $"""
@@ -62,7 +62,7 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
                 state = CASE WHEN w.unmet_deps = 1 THEN 'pending' ELSE 'blocked' END,
                 claim_rank = CASE WHEN w.unmet_deps = 1 THEN w.priority - @now_epoch / @aging END
             FROM dependencies d, ended
-            WHERE @state = 'succeeded' AND d.depends_on_id = @id AND d.depends_on_id = ended.id AND w.id = d.work_request_id AND w.state = 'blocked'
+            WHERE @releases AND d.depends_on_id = @id AND d.depends_on_id = ended.id AND w.id = d.work_request_id AND w.state = 'blocked'
             RETURNING w.state
         ), skipped AS (
             UPDATE work_requests w SET state = 'skipped', finished_at = @now
@@ -75,7 +75,7 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
                    (SELECT count(*) FROM skipped)::int AS skipped
         ), workflow AS (
             UPDATE workflows f SET
-                {WorkflowCounters.Set("f.unfinished - (@finished + c.skipped)", "f.succeeded + @d_succeeded", "f.failed + @d_failed", "f.skipped + c.skipped", "f.cancelled + @d_cancelled")}
+                {WorkflowCounters.Set("f.unfinished - (@finished + c.skipped)", "f.succeeded + @d_succeeded", "f.failed + @d_failed", "f.skipped + c.skipped", "f.cancelled + @d_cancelled", "f.allowed_failures + @d_allowed")}
             FROM changes c
             -- no write when nothing finished (a requeue leaves the workflow as it is)
             WHERE f.id = @workflow AND c.ended = 1 AND @finished + c.skipped > 0
@@ -128,11 +128,14 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
             ? now + RetryBackoff.Delay(row.Attempt - row.RetryBase, row.BackoffSeconds, Random.Shared.NextDouble())
             : (DateTimeOffset?)null;
 
-        var failedFinally = WorkRequestState.IsFinal(next) && next != WorkRequestState.Succeeded;
+        // allow-failure: the failure is recorded and counted, but propagates as a success would (a cancel still skips).
+        var allowedFailure = next == WorkRequestState.Failed && row.AllowFailure;
+        var releases = next == WorkRequestState.Succeeded || allowedFailure;
+        var failedFinally = WorkRequestState.IsFinal(next) && !releases;
         var descendants = failedFinally ? await Transitions.DescendantsAsync(conn, id, ct) : [];
         // Dependents and descendants have larger ids than the row: still ascending.
-        await Transitions.LockAboveAsync(conn, id, next == WorkRequestState.Succeeded ? row.Dependents : descendants, ct);
-        await using (var endAttempt = EndAttemptCommand(conn, id, token, row, next, outcome, notBefore, now, exitCode, message, descendants))
+        await Transitions.LockAboveAsync(conn, id, releases ? row.Dependents : descendants, ct);
+        await using (var endAttempt = EndAttemptCommand(conn, id, token, row, next, outcome, notBefore, now, exitCode, message, descendants, releases, allowedFailure))
         {
             await endAttempt.ExecuteNonQueryAsync(ct);
         }
@@ -152,7 +155,7 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
 
     private static NpgsqlCommand EndAttemptCommand(
         NpgsqlConnection conn, long id, Guid token, Row row, string next, string outcome, DateTimeOffset? notBefore, DateTimeOffset now,
-        int? exitCode, string? message, List<long> descendants)
+        int? exitCode, string? message, List<long> descendants, bool releases, bool allowedFailure)
     {
         var endAttempt = new NpgsqlCommand(EndAttemptSql, conn);
         var p = endAttempt.Parameters;
@@ -172,6 +175,8 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
         p.Add(new NpgsqlParameter<int?>("exit_code", exitCode));
         p.Add(new NpgsqlParameter<string?>("message", ReportText.ForDatabase(message)));
         p.Add(new NpgsqlParameter<long[]>("skip", [.. descendants]));
+        p.Add(new NpgsqlParameter<bool>("releases", releases));
+        p.Add(new NpgsqlParameter<int>("d_allowed", allowedFailure ? 1 : 0));
         p.Add(new NpgsqlParameter<long>("workflow", row.WorkflowId));
         var finished = FinishedCounts.For(next);
         p.Add(new NpgsqlParameter<int>("finished", finished.Finished));
@@ -189,7 +194,7 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
         reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
         reader.IsDBNull(7) ? now : reader.GetFieldValue<DateTimeOffset>(7),
         reader.GetBoolean(8), reader.GetBoolean(9), reader.GetInt32(10), reader.GetInt32(11), reader.GetInt32(12),
-        reader.GetFieldValue<long[]>(13), reader.GetInt64(14));
+        reader.GetFieldValue<long[]>(13), reader.GetInt64(14), reader.GetBoolean(15));
 
     /// <summary>The token is not the running attempt's: either a repeat of a recorded report, or a stale worker.</summary>
     private static async Task<ReportResult> RepeatedOrRefusedAsync(NpgsqlConnection conn, long? workerId, long id, Guid token, Row row, CancellationToken ct)
@@ -219,5 +224,5 @@ internal sealed class AttemptEnder(NpgsqlDataSource dataSource, TimeProvider tim
     private sealed record Row(
         string State, long WorkflowId, int Attempt, long? WorkerId, Guid? LeaseToken, DateTimeOffset? LeaseExpiresAt,
         DateTimeOffset? DeadlineAt, DateTimeOffset StartedAt, bool CancelRequested, bool RetryOnFailure, int MaxAttempts, int RetryBase, int BackoffSeconds,
-        long[] Dependents, long Id);
+        long[] Dependents, long Id, bool AllowFailure);
 }

@@ -49,10 +49,11 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
     /// <summary>Retry is rare: recounting the workflow is simpler and safer than deltas here.</summary>
     private static readonly string RecountWorkflowSql = $"""
         UPDATE workflows f SET
-            {WorkflowCounters.Set("c.unfinished", "c.succeeded", "c.failed", "c.skipped", "c.cancelled")}
+            {WorkflowCounters.Set("c.unfinished", "c.succeeded", "c.failed", "c.skipped", "c.cancelled", "c.allowed_failures")}
         FROM (SELECT count(*) FILTER (WHERE state IN ('blocked', 'pending', 'running')) AS unfinished,
                      count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
                      count(*) FILTER (WHERE state = 'failed') AS failed,
+                     count(*) FILTER (WHERE state = 'failed' AND allow_failure) AS allowed_failures,
                      count(*) FILTER (WHERE state = 'skipped') AS skipped,
                      count(*) FILTER (WHERE state = 'cancelled') AS cancelled
               FROM work_requests WHERE workflow_id = @workflow) c

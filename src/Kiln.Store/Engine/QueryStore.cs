@@ -20,7 +20,7 @@ public sealed record WorkRequestFilter(long? WorkflowId, string? State, string? 
 public sealed class QueryStore(NpgsqlDataSource dataSource)
 {
     private const string WorkflowColumns = """
-        w.id, w.name, p.name, w.state, w.total, w.unfinished, w.succeeded, w.failed, w.skipped, w.cancelled, w.created_at, w.finished_at
+        w.id, w.name, p.name, w.state, w.total, w.unfinished, w.succeeded, w.failed, w.skipped, w.cancelled, w.created_at, w.finished_at, w.allowed_failures
         """;
 
     private const string WorkRequestColumns = """
@@ -323,7 +323,7 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
 
     private static WorkflowView ReadWorkflow(DbDataReader r, IReadOnlyList<WorkRequestSummary>? jobs) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3),
-        new WorkflowCounts(r.GetInt32(4), r.GetInt32(5), r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9)),
+        new WorkflowCounts(r.GetInt32(4), r.GetInt32(5), r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(12)),
         r.GetFieldValue<DateTimeOffset>(10), r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11), jobs);
 
     private static WorkRequestSummary ReadSummary(DbDataReader r, int o) => new(

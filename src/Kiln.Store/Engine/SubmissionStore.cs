@@ -32,8 +32,8 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     /// submitter waits for the first to commit, then inserts nothing and reads the winner's id.
     /// </summary>
     private const string InsertWorkflowSql = """
-        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at)
-        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now)
+        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at)
+        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline)
         ON CONFLICT (project_id, idempotency_key) DO NOTHING
         RETURNING id
         """;
@@ -49,7 +49,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
 
     private const string CopyWorkRequestsSql = """
         COPY work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, claim_rank, run, env, outputs,
-            timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at)
+            timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at, allow_failure)
         FROM STDIN (FORMAT BINARY)
         """;
 
@@ -68,26 +68,26 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         WITH project AS (
             SELECT id, base_priority FROM projects WHERE name = @project
         ), workflow AS (
-            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at)
-            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now FROM project
+            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at)
+            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline FROM project
             ON CONFLICT (project_id, idempotency_key) DO NOTHING
             RETURNING id, project_id
         ), jobs AS (
             SELECT nextval(pg_get_serial_sequence('work_requests', 'id')) AS id, j.*
             FROM (
                 SELECT * FROM unnest(@names, @states, @queues, @archs, @tags, @priorities, @runs, @envs, @outputs,
-                                     @timeouts, @max_attempts, @retry, @backoff, @unmet)
-                    WITH ORDINALITY AS u(name, state, queue, arch, tags, priority, run, env, outputs, timeout, max_attempts, retry, backoff, unmet, ord)
+                                     @timeouts, @max_attempts, @retry, @backoff, @unmet, @allow_failure)
+                    WITH ORDINALITY AS u(name, state, queue, arch, tags, priority, run, env, outputs, timeout, max_attempts, retry, backoff, unmet, allow_failure, ord)
                 WHERE EXISTS (SELECT 1 FROM workflow)
                 ORDER BY ord
             ) j
         ), inserted AS (
             INSERT INTO work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, claim_rank, run, env, outputs,
-                timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at)
+                timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at, allow_failure)
             SELECT j.id, f.id, f.project_id, j.name, j.state, j.queue, j.arch, ARRAY(SELECT jsonb_array_elements_text(j.tags)),
                 p.base_priority + j.priority,
                 CASE WHEN j.unmet = 0 THEN p.base_priority + j.priority - @now_epoch / @aging END,
-                j.run, j.env, ARRAY(SELECT jsonb_array_elements_text(j.outputs)), j.timeout, j.max_attempts, j.retry, j.backoff, j.unmet, @now
+                j.run, j.env, ARRAY(SELECT jsonb_array_elements_text(j.outputs)), j.timeout, j.max_attempts, j.retry, j.backoff, j.unmet, @now, j.allow_failure
             FROM jobs j, workflow f, project p
             RETURNING id
         ), edges AS (
@@ -123,6 +123,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             insert.Parameters.Add(new NpgsqlParameter<int>("total", plan.WorkRequests.Count));
             insert.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
             insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
             var id = await insert.ExecuteScalarAsync(ct);
             if (id is null)
             {
@@ -176,6 +177,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
                 await copy.WriteAsync(w.BackoffSeconds, NpgsqlDbType.Integer, ct);
                 await copy.WriteAsync(unmet, NpgsqlDbType.Integer, ct);
                 await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+                await copy.WriteAsync(w.AllowFailure, NpgsqlDbType.Boolean, ct);
             }
             await copy.CompleteAsync(ct);
         }
@@ -216,6 +218,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter<int>("total", w.Count));
         p.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        p.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
         p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
         p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
         p.Add(new NpgsqlParameter<string[]>("names", [.. w.Select(x => x.Name)]));
@@ -232,6 +235,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter<bool[]>("retry", [.. w.Select(x => x.RetryOnFailure)]));
         p.Add(new NpgsqlParameter<int[]>("backoff", [.. w.Select(x => x.BackoffSeconds)]));
         p.Add(new NpgsqlParameter<int[]>("unmet", [.. w.Select(x => x.Needs.Count)]));
+        p.Add(new NpgsqlParameter<bool[]>("allow_failure", [.. w.Select(x => x.AllowFailure)]));
         // Edges by 1-based position in the plan (WITH ORDINALITY).
         p.Add(new NpgsqlParameter<long[]>("edge_from", [.. w.SelectMany((x, i) => x.Needs.Select(_ => (long)i + 1))]));
         p.Add(new NpgsqlParameter<long[]>("edge_to", [.. w.SelectMany(x => x.Needs.Select(n => (long)n + 1))]));
@@ -270,6 +274,9 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         var (projectId, _) = await EnsureProjectAsync(conn, plan.Project, now, ct);
         return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, documentJson, ct);
     }
+
+    private static DateTimeOffset? Deadline(WorkflowPlan plan, DateTimeOffset now) =>
+        plan.TimeoutSeconds is { } seconds ? now.AddSeconds(seconds) : null;
 
     private static async Task<(long Id, int BasePriority)> EnsureProjectAsync(NpgsqlConnection conn, string name, DateTimeOffset now, CancellationToken ct)
     {

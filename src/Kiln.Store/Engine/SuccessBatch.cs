@@ -56,7 +56,7 @@ internal sealed class SuccessBatch(NpgsqlDataSource dataSource, TimeProvider tim
             SELECT workflow_id, count(*)::int AS n FROM ended GROUP BY workflow_id
         ), workflow AS (
             UPDATE workflows f SET
-                {WorkflowCounters.Set("f.unfinished - p.n", "f.succeeded + p.n", "f.failed", "f.skipped", "f.cancelled")}
+                {WorkflowCounters.Set("f.unfinished - p.n", "f.succeeded + p.n", "f.failed", "f.skipped", "f.cancelled", "f.allowed_failures")}
             FROM per_workflow p
             WHERE f.id = ANY(ARRAY(SELECT workflow_id FROM per_workflow)) AND f.id = p.workflow_id
         ), notified AS (

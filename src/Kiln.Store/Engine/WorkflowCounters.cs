@@ -11,16 +11,19 @@ internal static class WorkflowCounters
     /// The SET list of an <c>UPDATE workflows</c>, given the SQL expressions of the new counter
     /// values: running while anything is unfinished; then failed if anything failed; then
     /// cancelled if anything was cancelled or skipped; else succeeded. Uses <c>@now</c>.
+    /// <paramref name="allowedFailures"/> counts the failed jobs that had <c>allow-failure</c>: they
+    /// are in <paramref name="failed"/> (a failure is shown) but do not make the workflow fail.
     /// </summary>
-    public static string Set(string unfinished, string succeeded, string failed, string skipped, string cancelled) => $"""
+    public static string Set(string unfinished, string succeeded, string failed, string skipped, string cancelled, string allowedFailures = "allowed_failures") => $"""
         unfinished = {unfinished},
         succeeded = {succeeded},
         failed = {failed},
+        allowed_failures = {allowedFailures},
         skipped = {skipped},
         cancelled = {cancelled},
         state = CASE
             WHEN {unfinished} > 0 THEN 'running'
-            WHEN {failed} > 0 THEN 'failed'
+            WHEN ({failed}) - ({allowedFailures}) > 0 THEN 'failed'
             WHEN {cancelled} > 0 OR {skipped} > 0 THEN 'cancelled'
             ELSE 'succeeded' END,
         finished_at = CASE WHEN {unfinished} > 0 THEN NULL ELSE @now END
