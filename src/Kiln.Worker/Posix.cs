@@ -12,6 +12,21 @@ internal static partial class Posix
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
+    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LChown(string path, int uid, int gid);
+
+    /// <summary>Gives <paramref name="root"/> and everything below it to uid/gid <paramref name="id"/>; symlinks are not followed.</summary>
+    public static void ChownTree(string root, int id)
+    {
+        foreach (var path in System.IO.Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Prepend(root))
+        {
+            if (LChown(path, id, id) != 0)
+            {
+                throw new IOException($"chown {id} {path}: errno {Marshal.GetLastPInvokeError()}");
+            }
+        }
+    }
+
     /// <summary>Sends <paramref name="signal"/> to every process of group <paramref name="pgid"/>; false when the group is gone.</summary>
     public static bool SignalGroup(int pgid, int signal) => pgid > 1 && (Kill(-pgid, signal) == 0 || Marshal.GetLastPInvokeError() != ESRCH);
 

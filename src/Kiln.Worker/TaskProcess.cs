@@ -27,10 +27,14 @@ internal sealed class TaskProcess : IDisposable
     /// <summary>The process group (= the child's pid, as session leader).</summary>
     public int ProcessGroup { get; }
 
-    public static TaskProcess Start(string script, string workingDirectory, string spool, string pidFile, IReadOnlyDictionary<string, string> environment)
+    /// <param name="uid">Run as this uid and gid (supplementary groups cleared), through <c>setpriv</c>; null: as the worker's user.</param>
+    public static TaskProcess Start(string script, string workingDirectory, string spool, string pidFile, IReadOnlyDictionary<string, string> environment, int? uid = null)
     {
         var psi = new ProcessStartInfo("setsid") { WorkingDirectory = workingDirectory, UseShellExecute = false };
-        foreach (var arg in (string[])["/bin/sh", "-c", Launcher, script, spool])
+        string[] asUser = uid is { } id
+            ? ["setpriv", $"--reuid={id}", $"--regid={id}", "--clear-groups", "--"]
+            : [];
+        foreach (var arg in (string[])[.. asUser, "/bin/sh", "-c", Launcher, script, spool])
         {
             psi.ArgumentList.Add(arg);
         }

@@ -28,8 +28,11 @@ internal sealed class TaskRun : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private int _reason = (int)StopReason.None;
 
-    public TaskRun(Assignment task, KilnClient client, ReportSender reports, WorkerOptions options, RetryPolicy retry, ILogger logger, TimeProvider time)
+    /// <param name="slot">The slot it runs in (0 … slots − 1): with <see cref="WorkerOptions.TaskUidBase"/>, its uid.</param>
+    public TaskRun(Assignment task, KilnClient client, ReportSender reports, WorkerOptions options, RetryPolicy retry, ILogger logger, TimeProvider time, int slot = 0)
     {
+        Slot = slot;
+        _uid = options.TaskUidBase + slot;
         Task = task;
         _client = client;
         _reports = reports;
@@ -41,6 +44,10 @@ internal sealed class TaskRun : IDisposable
     }
 
     public Assignment Task { get; }
+
+    public int Slot { get; }
+
+    private readonly int? _uid;
 
     public LeaseRef Lease => new(Task.WorkRequestId, Task.LeaseToken);
 
@@ -78,7 +85,8 @@ internal sealed class TaskRun : IDisposable
         System.IO.Directory.CreateDirectory(WorkDirectory);
         if (!OperatingSystem.IsWindows())
         {
-            // Other users cannot look into a task's directory; tasks of this worker (same user) still could (docs/worker.md).
+            // Other users cannot look into a task's directory. Tasks of this worker run as its user
+            // unless each slot has its own uid (TaskUidBase): then the directory is that uid's alone.
             File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         WorkerLog.Started(_logger, Task.WorkRequestId, Task.Name, Task.WorkflowId, Task.Attempt);
@@ -122,8 +130,14 @@ internal sealed class TaskRun : IDisposable
 
             var script = Path.Combine(Directory, "script.sh");
             await File.WriteAllTextAsync(script, Task.Run, stopOrTimeout.Token);
+            if (_uid is { } uid)
+            {
+                // The inputs were downloaded, and the spool and script written, by the worker; the
+                // task's user gets the whole directory. Nothing in it is the task's doing yet.
+                Posix.ChownTree(Directory, uid);
+            }
             int exitCode;
-            using (var process = TaskProcess.Start(script, WorkDirectory, Spool, Path.Combine(Directory, PidFileName), Environment()))
+            using (var process = TaskProcess.Start(script, WorkDirectory, Spool, Path.Combine(Directory, PidFileName), Environment(), _uid))
             {
                 try
                 {
@@ -231,6 +245,11 @@ internal sealed class TaskRun : IDisposable
         env["KILN_ATTEMPT"] = Task.Attempt.ToString(CultureInfo.InvariantCulture);
         env["KILN_WORKSPACE"] = WorkDirectory;
         env["KILN_WORKER"] = _options.Name;
+        if (_uid is not null)
+        {
+            // The worker's HOME (root's) is closed to the task's user.
+            env["HOME"] = WorkDirectory;
+        }
         return env;
     }
 

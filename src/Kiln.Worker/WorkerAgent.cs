@@ -27,6 +27,9 @@ public sealed class WorkerAgent : IDisposable
     /// <summary>Claimed, not started (at most <see cref="WorkerOptions.Prefetch"/> beyond free slots). Guarded by <see cref="_gate"/>, as are starts.</summary>
     private readonly List<Assignment> _ready = [];
     private readonly Lock _gate = new();
+
+    /// <summary>Slot numbers not in use (a task's uid derives from its slot). Guarded by <see cref="_gate"/>.</summary>
+    private readonly Stack<int> _freeSlots;
     private KilnClient? _client;
     private ReportSender? _reports;
     private CancellationToken _hardStop;
@@ -42,6 +45,7 @@ public sealed class WorkerAgent : IDisposable
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _retry = new RetryPolicy(_time, (what, e, delay) => WorkerLog.Retrying(_logger, what, e.Message, delay.TotalSeconds));
+        _freeSlots = new(Enumerable.Range(0, Math.Max(1, options.Slots)).Reverse());
     }
 
     /// <summary>Tasks running now.</summary>
@@ -209,7 +213,7 @@ public sealed class WorkerAgent : IDisposable
 
     private void Start(Assignment assignment)
     {
-        var run = new TaskRun(assignment, _client!, _reports!, _options, _retry, _logger, _time);
+        var run = new TaskRun(assignment, _client!, _reports!, _options, _retry, _logger, _time, _freeSlots.Pop());
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var done = Task.Run(async () =>
         {
@@ -224,7 +228,12 @@ public sealed class WorkerAgent : IDisposable
             }
             finally
             {
-                _running.TryRemove(assignment.WorkRequestId, out _);
+                lock (_gate)
+                {
+                    // Together, so a start that sees the slot free also finds its number.
+                    _freeSlots.Push(run.Slot);
+                    _running.TryRemove(assignment.WorkRequestId, out _);
+                }
                 run.Dispose();
                 StartReady();
                 _slotFreed.Release();

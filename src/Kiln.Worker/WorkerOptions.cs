@@ -35,6 +35,14 @@ public sealed record WorkerOptions
     /// <summary>Where task directories are made (<c>tasks/&lt;id&gt;-&lt;attempt&gt;/</c>); emptied of leftovers at start.</summary>
     public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "kiln-worker");
 
+    /// <summary>
+    /// When set (the worker runs as root), slot n's tasks run as uid and gid <c>TaskUidBase + n</c>
+    /// (numeric, no account needed), owning their task directory alone: a task cannot write into
+    /// another slot's directory, nor read the worker's token file or <c>/proc/&lt;worker&gt;/environ</c>.
+    /// Null: tasks run as the worker's user (docs/worker.md, <i>What a task can reach</i>).
+    /// </summary>
+    public int? TaskUidBase { get; init; }
+
     /// <summary>Between SIGTERM and SIGKILL to a task's process group (cancel, timeout, shutdown).</summary>
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(2);
 

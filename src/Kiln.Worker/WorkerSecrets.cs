@@ -4,7 +4,7 @@ using System.Text;
 namespace Kiln.Worker;
 
 /// <summary>
-/// Keeps the worker's secrets away from its tasks, which run as the same user. The registration
+/// Keeps the worker's secrets away from its tasks, which run as the same user (unless --task-user-per-slot). The registration
 /// token is read once (a file or the environment, never argv, which <c>ps</c> shows to everyone);
 /// then it is wiped from this process's environment, including the block the kernel shows as
 /// <c>/proc/&lt;pid&gt;/environ</c>, and the process is made non-dumpable (<c>PR_SET_DUMPABLE 0</c>),

@@ -74,4 +74,82 @@ public sealed class CompletionBatchTests : EngineTest
         var view = await E.WorkflowAsync(wf);
         Assert.Equal((WorkflowState.Succeeded, new WorkflowCounts(200, 0, 200, 0, 0, 0)), (view.State, view.Counts));
     }
+    [Fact]
+    public async Task A_report_the_database_refuses_inside_the_batch_statement_fails_alone_and_the_rest_of_its_batch_is_recorded()
+    {
+        var wf = await E.SubmitAsync(new WorkflowDocument
+        {
+            Jobs = Enumerable.Range(0, 32).ToDictionary(i => $"j{i:D2}", _ => new JobDocument { Run = "true" }),
+        });
+        var worker = await E.WorkerAsync("w1");
+        var claimed = await ClaimAllAsync(worker);
+        var poisoned = claimed.OrderBy(a => a.WorkRequestId).ElementAt(16).WorkRequestId;
+        // The test owns its database: a trigger makes exactly one row unstorable as succeeded,
+        // the way a constraint would, so the set statement fails for real and rolls back.
+        await using (var cmd = E.DataSource.CreateCommand($$"""
+            CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'poisoned row %', NEW.id; END $$;
+            CREATE TRIGGER poison BEFORE UPDATE ON work_requests FOR EACH ROW
+                WHEN (NEW.id = {{poisoned}} AND NEW.state = 'succeeded') EXECUTE FUNCTION poison();
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+        await using var batcher = new CompletionBatcher(E.Reports);
+
+        // Queued in one loop, so the poisoned report shares its batch with others (a batch
+        // boundary would have to fall right before and right after it for it to be alone).
+        var ends = claimed.Select(a => batcher.ReportAsync(worker.Id, a.WorkRequestId, a.LeaseToken, AttemptEnd.Succeeded, 0, null, default)).ToList();
+        await Task.WhenAll(ends.Select(t => t.ContinueWith(_ => 0, TaskScheduler.Default)));
+
+        for (var i = 0; i < claimed.Count; i++)
+        {
+            if (claimed[i].WorkRequestId == poisoned)
+            {
+                Assert.Contains("poisoned row", (await Assert.ThrowsAsync<PostgresException>(() => ends[i])).MessageText);
+            }
+            else
+            {
+                Assert.Equal(ReportStatus.Recorded, (await ends[i]).Status);
+            }
+        }
+        var view = await E.WorkflowAsync(wf);
+        Assert.Equal((WorkflowState.Running, new WorkflowCounts(32, 1, 31, 0, 0, 0)), (view.State, view.Counts));
+        Assert.Equal(WorkRequestState.Running, (await E.Queries.GetWorkRequestAsync(poisoned, default))!.Summary.State);
+    }
+
+    [Fact]
+    public async Task A_batch_of_256_failure_reports_holds_at_most_one_database_connection_at_a_time()
+    {
+        await E.SubmitAsync(new WorkflowDocument
+        {
+            Jobs = Enumerable.Range(0, 256).ToDictionary(i => $"j{i:D3}", _ => new JobDocument { Run = "false" }),
+        });
+        var worker = await E.WorkerAsync("w1");
+        var claimed = await ClaimAllAsync(worker);
+        Assert.Equal(256, claimed.Count);
+        // A data source of its own, named, so its physical connections can be counted: the pool
+        // opens one only when no idle one is free, and keeps it (idle lifetime 300 s), so the
+        // number open afterwards is the most the batch held at once.
+        var name = "kiln-report-bound";
+        await using var source = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(E.DataSource.ConnectionString) { ApplicationName = name }.ConnectionString);
+        await using var batcher = new CompletionBatcher(new ReportStore(source, E.Time));
+
+        var results = await batcher.ReportManyAsync(worker.Id,
+            [.. claimed.Select(a => new AttemptReport(a.WorkRequestId, a.LeaseToken, AttemptEnd.Failed, 1, "exit 1"))], default);
+
+        Assert.All(results, r => Assert.Equal(ReportStatus.Recorded, r.Status));
+        await using var count = E.DataSource.CreateCommand($"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'");
+        Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);
+    }
+
+    private async Task<List<Assignment>> ClaimAllAsync(WorkerIdentity worker)
+    {
+        var claimed = new List<Assignment>();
+        for (var got = await E.ClaimAsync(worker, 64); got.Count > 0; got = await E.ClaimAsync(worker, 64))
+        {
+            claimed.AddRange(got);
+        }
+        return claimed;
+    }
 }

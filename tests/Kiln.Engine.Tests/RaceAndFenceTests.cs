@@ -130,6 +130,38 @@ public sealed class RaceAndFenceTests : EngineTest
     }
 
     [Fact]
+    public async Task A_workflow_cancel_also_cancels_a_row_a_retry_reopened_after_the_cancel_started_locking()
+    {
+        var wf = await E.SubmitAsync(EngineFixture.Doc(("u", []), ("r", [])));
+        var worker = await E.WorkerAsync("w1");
+        var claimed = await E.ClaimAsync(worker, 2);
+        var u = claimed.Single(x => x.Name == "u");
+        var r = claimed.Single(x => x.Name == "r");
+        Assert.True(u.WorkRequestId < r.WorkRequestId);
+        await E.CompleteAsync(r, AttemptEnd.Failed, 1);
+        await E.Reports.ReportAsync(E.WorkerOf(u), u.WorkRequestId, u.LeaseToken, AttemptEnd.Error, null, "disk", default);
+
+        // The cancel's lock statement takes its snapshot (r failed), then waits at u, the lower id;
+        // meanwhile a retry reopens r and commits.
+        await using var blocker = await E.DataSource.OpenConnectionAsync();
+        await using var tx = await blocker.BeginTransactionAsync();
+        await ExecAsync(blocker, $"SELECT 1 FROM work_requests WHERE id = {u.WorkRequestId} FOR UPDATE");
+        var cancel = Task.Run(() => E.Actions.CancelWorkflowAsync(wf, default));
+        await WaitUntilWaitingAsync(1);
+        Assert.Equal(ActionStatus.Done, (await E.Actions.RetryWorkRequestAsync(r.WorkRequestId, default)).Status);
+        Assert.Equal(WorkRequestState.Pending, await E.StateOfAsync(wf, "r"));
+        await tx.CommitAsync();
+        var result = await cancel;
+
+        Assert.Equal((ActionStatus.Done, 2), (result.Status, result.Response.Affected));
+        Assert.Equal(WorkRequestState.Cancelled, await E.StateOfAsync(wf, "r"));
+        E.Time.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(await E.ClaimAsync(worker, 4));
+        var view = await E.WorkflowAsync(wf);
+        Assert.Equal((WorkflowState.Cancelled, new WorkflowCounts(2, 0, 0, 0, 0, 2)), (view.State, view.Counts));
+    }
+
+    [Fact]
     public async Task A_report_message_holding_U0000_does_not_fail_the_batch_it_joins()
     {
         var wf = await E.SubmitAsync(EngineFixture.Doc(("a", []), ("b", []), ("c", [])));

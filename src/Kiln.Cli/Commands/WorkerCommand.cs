@@ -44,11 +44,16 @@ public static class WorkerCommand
         var grace = new Option<double>("--kill-grace-seconds") { Description = "Between SIGTERM and SIGKILL when stopping a task", DefaultValueFactory = _ => 2 };
         var parent = new Option<int?>("--parent-pid") { Description = "Exit when this process ends (used by 'kiln up')", Hidden = true };
         var stdinStop = new Option<bool>("--stop-on-stdin-close") { Description = "Stop now (as on SIGINT) when standard input closes (used by 'kiln up')", Hidden = true };
+        var userPerSlot = new Option<bool>("--task-user-per-slot")
+        {
+            Description = "Run each slot's tasks as their own uid/gid (--task-uid-base + slot), so a task cannot write into another's directory or read the worker's secrets; needs root",
+        };
+        var uidBase = new Option<int>("--task-uid-base") { Description = "First uid/gid for --task-user-per-slot (slot n runs as base + n)", DefaultValueFactory = _ => 64000 };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log more" };
 
         var command = new Command("worker", "Run tasks for a Kiln server (outbound HTTP only).")
         {
-            server, tokenFile, token, flush, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, verbose,
+            server, tokenFile, token, flush, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, userPerSlot, uidBase, verbose,
         };
         command.Subcommands.Add(WorkerOperatorCommands.Disable());
         command.Subcommands.Add(WorkerOperatorCommands.Enable());
@@ -79,6 +84,8 @@ public static class WorkerCommand
                 throw new CliException("--prefetch must be 0 to 64", 2);
             }
             var workerName = parse.GetValue(name) ?? Environment.MachineName;
+            var workDirectory = Path.GetFullPath(parse.GetValue(workDir) ?? Path.Combine(Path.GetTempPath(), $"kiln-worker-{workerName}"));
+            int? taskUidBase = parse.GetValue(userPerSlot) ? TaskUidBase(parse.GetValue(uidBase), parse.GetValue(slots), workDirectory) : null;
             var options = new WorkerOptions
             {
                 Server = url,
@@ -89,7 +96,8 @@ public static class WorkerCommand
                 Architectures = parse.GetValue(architectures) is { Length: > 0 } a ? a : [WorkerOptions.NativeArchitecture()],
                 Tags = parse.GetValue(tags) ?? [],
                 Queues = parse.GetValue(queues) is { Length: > 0 } q ? q : ["builds"],
-                WorkDirectory = Path.GetFullPath(parse.GetValue(workDir) ?? Path.Combine(Path.GetTempPath(), $"kiln-worker-{workerName}")),
+                WorkDirectory = workDirectory,
+                TaskUidBase = taskUidBase,
                 KillGrace = TimeSpan.FromSeconds(parse.GetValue(grace)),
                 FlushPatience = TimeSpan.FromSeconds(parse.GetValue(flush)),
                 ParentProcessId = parse.GetValue(parent),
@@ -168,5 +176,30 @@ public static class WorkerCommand
         }
         var line = text.Split('\n', 2)[0].Trim();
         return line.Length > 0 ? line : throw new CliException($"--token-file {file} is empty", 2);
+    }
+    /// <summary>Checks what <c>--task-user-per-slot</c> needs: root, setpriv, sane uids, and a work directory the task users can reach.</summary>
+    private static int TaskUidBase(int uidBase, int slots, string workDirectory)
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            throw new CliException("--task-user-per-slot needs the worker to run as root (it starts each task as another uid)", 2);
+        }
+        if (!File.Exists("/usr/bin/setpriv") && !File.Exists("/bin/setpriv"))
+        {
+            throw new CliException("--task-user-per-slot needs 'setpriv' (util-linux); install util-linux");
+        }
+        if (uidBase < 1000 || (long)uidBase + slots > 65_534)
+        {
+            throw new CliException("--task-uid-base must be at least 1000, and base + slots below 65534 (nobody)", 2);
+        }
+        // Each existing ancestor must let other users pass (x), or the tasks could not reach their own directory.
+        for (var dir = new DirectoryInfo(workDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (dir.Exists && (dir.UnixFileMode & UnixFileMode.OtherExecute) == 0)
+            {
+                throw new CliException($"--task-user-per-slot: {dir.FullName} is closed to other users (no o+x), so tasks could not reach their directories under {workDirectory}", 2);
+            }
+        }
+        return uidBase;
     }
 }

@@ -106,10 +106,15 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         {
             return new(ActionStatus.NotFound, new(0, $"workflow {workflowId} does not exist"));
         }
-        // Locked in ascending order; each state is read under its lock.
-        var unfinished = await Transitions.LockOfWorkflowAsync(conn, workflowId, Unfinished, ct);
-        var waiting = unfinished.Where(r => r.Value != WorkRequestState.Running).Select(r => r.Key).ToArray();
-        var running = unfinished.Where(r => r.Value == WorkRequestState.Running).Select(r => r.Key).ToArray();
+        // Lock, then read, then decide. Every row that is unfinished now or could become so is
+        // locked: not only the unfinished ones of the lock statement's snapshot, which would miss
+        // a failed row that a concurrent retry reopens after that snapshot (then it runs after
+        // the cancel said done). Only succeeded rows can never be reopened, so they are left out.
+        // Rows are locked in ascending order and each state returned is the version under the
+        // lock; a retry that comes later waits on these locks and sees the cancel's result.
+        var locked = await Transitions.LockOfWorkflowAsync(conn, workflowId, MayBeUnfinished, ct);
+        var waiting = locked.Where(r => r.Value is WorkRequestState.Blocked or WorkRequestState.Pending).Select(r => r.Key).ToArray();
+        var running = locked.Where(r => r.Value == WorkRequestState.Running).Select(r => r.Key).ToArray();
         var cancelled = waiting.Length > 0 ? await ExecuteAsync(conn, CancelWaitingSql, ct, ("ids", waiting), ("now", now)) : 0;
         var marked = running.Length > 0 ? await ExecuteAsync(conn, MarkCancelSql, ct, ("ids", running)) : 0;
         await Transitions.UpdateWorkflowAsync(conn, workflowId, FinishedCounts.For(WorkRequestState.Cancelled, cancelled), now, ct);
@@ -189,7 +194,9 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         }
     }
 
-    private static readonly string[] Unfinished = [WorkRequestState.Blocked, WorkRequestState.Pending, WorkRequestState.Running];
+    /// <summary>Every state but succeeded: a succeeded row is never reopened, so it needs no lock to stay finished.</summary>
+    private static readonly string[] MayBeUnfinished =
+        [WorkRequestState.Blocked, WorkRequestState.Pending, WorkRequestState.Running, WorkRequestState.Failed, WorkRequestState.Skipped, WorkRequestState.Cancelled];
     private static readonly string[] Retryable = [WorkRequestState.Failed, WorkRequestState.Skipped, WorkRequestState.Cancelled];
 
     private sealed record Node(long Id, string State, string Name, long[] Needs);
