@@ -29,38 +29,56 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// Newest first. Each filter shape is its own statement, so the planner sees only the
-    /// conditions that apply (an <c>@x IS NULL OR …</c> condition cannot be an index bound,
-    /// and made every filtered list walk the primary key). No filter: the primary key;
-    /// state: (state, id); project and state: (project_id, state, id). Project alone reads
-    /// that index's range for each of the four states and merges them, so one index serves
-    /// both. The project's id is resolved first (<see cref="ProjectIdSql"/>) and passed as a
-    /// value: behind a subquery the planner would estimate every project as average and walk
-    /// the primary key for a rare one.
+    /// conditions that apply (an <c>@x IS NULL OR …</c> condition cannot be an index bound).
+    /// No filter: the primary key; state: (state, id); project and state: (project_id, state,
+    /// id). Project alone reads that index's range for each of the four states and merges
+    /// them, so one index serves both. The project's id is resolved first
+    /// (<see cref="ProjectIdSql"/>) and passed as a value. With a filter, the page's ids come
+    /// from <see cref="StateRange"/> and their rows by primary key.
     /// </summary>
     private static string ListWorkflowsSql(bool project, bool state)
     {
-        var where = "w.id < @after" + (project ? " AND w.project_id = @project_id" : "");
-        return project && !state
-            ? $"""
-                SELECT {WorkflowColumns}
-                FROM ({EachState(WorkflowState.All, state => $"SELECT * FROM workflows w WHERE {where} AND w.state = '{state}' ORDER BY w.id DESC LIMIT @limit")}) w
-                JOIN projects p ON p.id = w.project_id
-                ORDER BY w.id DESC
-                LIMIT @limit
-                """
-            : $"""
-                SELECT {WorkflowColumns}
-                FROM workflows w JOIN projects p ON p.id = w.project_id
-                WHERE {where}{(state ? " AND w.state = @state" : "")}
-                ORDER BY w.id DESC
-                LIMIT @limit
-                """;
+        var prefix = project ? "w.project_id = @project_id AND " : "";
+        string Branch(string s) => $"SELECT w.id FROM workflows w WHERE {prefix}{StateRange("w", s, newestFirst: true)} ORDER BY w.state DESC, w.id DESC LIMIT @limit";
+        var where = !project && !state
+            ? "w.id < @after"
+            : $"w.id = ANY (ARRAY({(state ? Branch("@state") : $"SELECT k.id FROM ({EachState(WorkflowState.All, s => Branch($"'{s}'"))}) k ORDER BY k.id DESC LIMIT @limit")}))";
+        return $"""
+            SELECT {WorkflowColumns}
+            FROM workflows w JOIN projects p ON p.id = w.project_id
+            WHERE {where}
+            ORDER BY w.id DESC
+            LIMIT @limit
+            """;
     }
 
     /// <summary>
-    /// One branch per state, each with the state as a literal so that it is planned for that
-    /// state's own statistics (a common state in the project may walk the primary key and stop
-    /// early; a rare one reads its index range), merged by the caller's ORDER BY.
+    /// The ids of a filtered page, read from one index only, whatever the statistics say.
+    /// Two parts make it so. The page of one state is a range of (state, id) after the
+    /// equality columns of an index (…, state, id), ordered by state and id — written as row
+    /// comparisons, not <c>state = @s AND id &gt; @after</c>, because PostgreSQL drops a
+    /// column compared to a constant from the ORDER BY, and "ORDER BY id" let a walk of the
+    /// primary key with a filter compete; with hundreds of projects the estimate of an empty
+    /// (project, state) was 28,000 rows and that walk read all 1,000,000. And the list's
+    /// batch turns index scans (not index-only scans), bitmap scans, sequential scans and
+    /// sorts off (<see cref="ListSettingsSql"/>), so the only plan for the ids without a
+    /// disabled step is an index-only scan, in order, of the one index that holds every
+    /// column the filter names and whose columns after its equalities are (state, id): an
+    /// index of (state, id) that filtered the project would need the heap, and one with
+    /// another column before the state would need a sort (the row comparison's estimate is
+    /// useless for choosing: it is costed from its first column with the strict operator, so
+    /// "state &gt; 'succeeded'" looks empty). The LIMIT then reads just the page: btree ends
+    /// the range on its state (the first member of the comparison, after equalities). Ids are
+    /// identities from 1, so 0 and bigint's maximum bound "every id". The rows are then read
+    /// by primary key, a disabled index scan that is still the cheapest way to 51 ids.
+    /// </summary>
+    private static string StateRange(string t, string state, bool newestFirst) => newestFirst
+        ? $"({t}.state, {t}.id) < ({state}, @after) AND ({t}.state, {t}.id) > ({state}, 0)"
+        : $"({t}.state, {t}.id) > ({state}, @after) AND ({t}.state, {t}.id) < ({state}, 9223372036854775807)";
+
+    /// <summary>
+    /// One branch per state, each with the state as a literal and reading at most @limit rows
+    /// of its own range, merged by the caller's ORDER BY.
     /// </summary>
     private static string EachState(IEnumerable<string> states, Func<string, string> branch) =>
         string.Join(" UNION ALL ", states.Select(s => $"({branch(s)})"));
@@ -75,65 +93,74 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// Oldest first, so a follower of a workflow's queue pages forward. One statement per
-    /// filter shape (see <see cref="ListWorkflowsSql"/> for why), each with an index whose
-    /// leading columns are its equality filters, then state, then id (0004_list_indexes.sql):
-    /// workflow → (workflow_id, state, id); project → (project_id, state, id); queue →
-    /// (queue, state, id); project and queue → (project_id, queue, state, id); state alone →
-    /// (state, id); nothing → the primary key. Without a state filter each of the seven
-    /// states' ranges is read in id order (at most @limit rows each) and merged. Extended
-    /// statistics on the filter columns with state (0004) let the planner see that two common
-    /// values can have an empty intersection (?project=ci&amp;state=pending), where multiplying
-    /// their frequencies would promise a match every few rows of a primary-key walk.
+    /// filter shape (see <see cref="ListWorkflowsSql"/> for why), each a range of
+    /// (state, id) (<see cref="StateRange"/>) in an index whose leading columns are its
+    /// equality filters, then state, then id (0004_list_indexes.sql): workflow →
+    /// (workflow_id, state, id); project → (project_id, state, id); queue → (queue, state, id);
+    /// project and queue → (project_id, queue, state, id); state alone → (state, id); nothing →
+    /// the primary key. Without a state filter each of the seven states' ranges is read in id
+    /// order (at most @limit rows each) and merged.
     /// A workflow bounds the rows to its own (≤ 50,000 by the submission limits), so with a
     /// workflow a queue is a filter within it, and a project is checked once on the workflow
     /// row (every request has its workflow's project) instead of choosing a project index.
+    /// The queue is checked on the entries of (workflow_id, state, id) INCLUDE (queue)
+    /// (0011_workflow_list_queue.sql), so the page's ids still come from an index-only scan
+    /// (a rare queue in a 50,000-job workflow costs one pass over the workflow's index
+    /// entries, not 50,000 heap rows).
     /// </summary>
     private static string ListWorkRequestsSql(WorkRequestFilter f)
     {
-        var where = "r.id > @after";
+        var prefix = "";
+        var filter = "";
         if (f.WorkflowId is not null)
         {
-            where += " AND r.workflow_id = @workflow";
+            prefix += "r.workflow_id = @workflow AND ";
             if (f.Project is not null)
             {
                 // uncorrelated, so a one-time filter: the workflow's rows are read only if it is the project's
-                where += " AND EXISTS (SELECT 1 FROM workflows wf WHERE wf.id = @workflow AND wf.project_id = @project_id)";
+                filter += " AND EXISTS (SELECT 1 FROM workflows wf WHERE wf.id = @workflow AND wf.project_id = @project_id)";
+            }
+            if (f.Queue is not null)
+            {
+                filter += " AND r.queue = @queue";
             }
         }
-        else if (f.Project is not null)
+        else
         {
-            where += " AND r.project_id = @project_id";
+            prefix += (f.Project is not null ? "r.project_id = @project_id AND " : "") + (f.Queue is not null ? "r.queue = @queue AND " : "");
         }
-        if (f.Queue is not null)
-        {
-            where += " AND r.queue = @queue";
-        }
+        string Branch(string s) => $"SELECT r.id FROM work_requests r WHERE {prefix}{StateRange("r", s, newestFirst: false)}{filter} ORDER BY r.state, r.id LIMIT @limit";
         var anyFilter = f.WorkflowId is not null || f.Project is not null || f.Queue is not null;
-        return anyFilter && f.State is null
-            ? $"""
-                SELECT {WorkRequestColumns}
-                FROM ({EachState(WorkRequestState.All, state => $"SELECT * FROM work_requests r WHERE {where} AND r.state = '{state}' ORDER BY r.id LIMIT @limit")}) r
-                ORDER BY r.id
-                LIMIT @limit
-                """
-            : $"""
-                SELECT {WorkRequestColumns}
-                FROM work_requests r
-                WHERE {where}{(f.State is not null ? " AND r.state = @state" : "")}
-                ORDER BY r.id
-                LIMIT @limit
-                """;
+        var where = !anyFilter && f.State is null
+            ? "r.id > @after"
+            : $"r.id = ANY (ARRAY({(f.State is not null ? Branch("@state") : $"SELECT k.id FROM ({EachState(WorkRequestState.All, s => Branch($"'{s}'"))}) k ORDER BY k.id LIMIT @limit")}))";
+        return $"""
+            SELECT {WorkRequestColumns}
+            FROM work_requests r
+            WHERE {where}
+            ORDER BY r.id
+            LIMIT @limit
+            """;
     }
 
     private const string ProjectIdSql = "SELECT id FROM projects WHERE name = @project";
 
     /// <summary>
-    /// Sent with each list in its batch (one implicit transaction, which the setting lasts
-    /// for): the server auto-prepares statements, and a generic plan for "state = $1" or
-    /// "project_id = $1" is costed for an average value — a PK walk that is cheap for a common
-    /// state and reads the whole table for a rare one. A list is planned for its own values.
+    /// Sent with each list in its batch (one implicit transaction, which the settings last
+    /// for). A list is planned for its own values (the server auto-prepares statements, and a
+    /// generic plan is costed for an average one), and with every kind of scan but the
+    /// index-only scan, and sorting, turned off: see <see cref="StateRange"/> for why. Off
+    /// means "costed as a last resort", so the unfiltered list's primary-key walk, the rows
+    /// fetched by id and the merge of the per-state pages still run, as the cheapest of
+    /// their kind.
     /// </summary>
-    private const string CustomPlanSql = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
+    internal const string ListSettingsSql = """
+        SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+               set_config('enable_indexscan', 'off', true),
+               set_config('enable_bitmapscan', 'off', true),
+               set_config('enable_seqscan', 'off', true),
+               set_config('enable_sort', 'off', true)
+        """;
 
     private static readonly string GetWorkRequestSql = $"""
         SELECT {WorkRequestColumns}, p.name, r.tags, r.run, r.env, r.outputs, r.timeout_seconds, r.max_attempts,
@@ -199,7 +226,7 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
     private static NpgsqlBatch ListBatch(NpgsqlConnection conn, NpgsqlCommand list)
     {
         var batch = new NpgsqlBatch(conn);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(CustomPlanSql));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(ListSettingsSql));
         var command = new NpgsqlBatchCommand(list.CommandText);
         foreach (NpgsqlParameter p in list.Parameters)
         {
