@@ -40,17 +40,22 @@ internal static class WorkerOperatorEndpoints
         {
             return problem;
         }
+        // What it holds is read before the disable commits and again after: a claim racing the
+        // disable lands in the second read, and a lease the leader's reaper hands back between
+        // the commit and the second read (it sweeps disabled workers' leases too) is still in
+        // the first. Each goes through the same fenced end a re-registering worker's leftovers
+        // go through (released, not charged); a repeat finds the reaper's recorded release.
+        var before = await workers.IdOfAsync(name, ct) is { } known ? await workers.HeldLeasesAsync(known, ct) : [];
         if (await workers.DisableAsync(name, ct) is not var (id, changed))
         {
             return Unknown(name);
         }
-        // Committed disabled first, then read: whatever it held is handed back through the same
-        // fenced end a re-registering worker's leftovers go through (released, not charged).
         var released = new List<long>();
-        foreach (var held in await workers.HeldLeasesAsync(id, ct))
+        foreach (var held in before.Concat(await workers.HeldLeasesAsync(id, ct)).DistinctBy(h => h.LeaseToken))
         {
             var result = await reports.ReportAsync(id, held.WorkRequestId, held.LeaseToken, AttemptEnd.Released, null, "the worker was disabled by an operator", ct);
-            if (result.Status == ReportStatus.Recorded)
+            if (result.Status == ReportStatus.Recorded
+                || (result.Status == ReportStatus.Repeated && result.Response?.Outcome == AttemptOutcome.Released))
             {
                 released.Add(held.WorkRequestId);
             }

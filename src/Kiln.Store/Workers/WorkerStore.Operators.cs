@@ -133,6 +133,14 @@ public sealed partial class WorkerStore
         return await reader.ReadAsync(ct) ? ReadView(reader) : null;
     }
 
+    /// <summary>The id of a listed (not removed) worker, or null.</summary>
+    public async Task<long?> IdOfAsync(string name, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT id FROM workers WHERE name = @name AND removed_at IS NULL");
+        cmd.Parameters.Add(new NpgsqlParameter<string>("name", name));
+        return await cmd.ExecuteScalarAsync(ct) is long id ? id : null;
+    }
+
     private async Task<(long Id, bool Changed)?> ChangeAsync(string sql, string name, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(sql);
