@@ -9,8 +9,18 @@ namespace Kiln.EndToEnd.Tests;
 /// many follow it: followers share the state check, and new output wakes them without a query.
 /// Statements are counted from Npgsql's own trace of this server's database.
 /// </summary>
-public sealed class LogFollowerCostTests(IsolatedServerFixture server) : IClassFixture<IsolatedServerFixture>
+public sealed class LogFollowerCostTests(LogFollowerCostTests.LongLeaseServer server) : IClassFixture<LogFollowerCostTests.LongLeaseServer>
 {
+    /// <summary>
+    /// The shared fixtures' 3 s lease could expire (and end the attempt) while the followers
+    /// wait on a loaded machine; this test is about followers of a running attempt.
+    /// </summary>
+    public sealed class LongLeaseServer : IsolatedServerFixture
+    {
+        public override Kiln.Server.Hosting.KilnServerOptions Options(string connectionString) =>
+            base.Options(connectionString) with { Lease = TimeSpan.FromSeconds(60) };
+    }
+
     private const int Followers = 20;
     private const int WaitSeconds = 3;
 
