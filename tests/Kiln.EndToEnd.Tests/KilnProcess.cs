@@ -64,6 +64,36 @@ public sealed partial class KilnProcess : IAsyncDisposable
         return new KilnProcess(process, "kiln " + string.Join(' ', list));
     }
 
+    /// <summary>
+    /// Runs a client command to its end (bounded), with standard output and standard error apart
+    /// (for checking that <c>--json</c> output stays clean and errors are one line), in the same
+    /// clean environment as <see cref="Start"/> plus <paramref name="env"/>.
+    /// </summary>
+    public static async Task<(int Exit, string Stdout, string Stderr)> RunSplitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(CliPath);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN"])
+        {
+            psi.Environment.Remove(name);
+        }
+        psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(bound.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>Runs a client command to its end (bounded) and returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
     {

@@ -115,25 +115,5 @@ public sealed partial class OperatorCliTests(IsolatedServerFixture server) : ICl
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    /// <summary>Runs <c>kiln</c> with standard output and standard error apart.</summary>
-    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(KilnProcess.CliPath);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG"])
-        {
-            psi.Environment.Remove(name);
-        }
-        psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(bound.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args) => KilnProcess.RunSplitAsync(args);
 }

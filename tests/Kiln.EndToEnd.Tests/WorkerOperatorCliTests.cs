@@ -63,28 +63,6 @@ public sealed class WorkerOperatorCliTests(IsolatedServerFixture server) : IClas
 
     private static Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args) => RunAsync(args, token: null);
 
-    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, string? token)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(KilnProcess.CliPath);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG"])
-        {
-            psi.Environment.Remove(name);
-        }
-        psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
-        if (token is not null)
-        {
-            psi.Environment["KILN_TOKEN"] = token;
-        }
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(bound.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, string? token) =>
+        KilnProcess.RunSplitAsync(args, token is null ? null : new Dictionary<string, string> { ["KILN_TOKEN"] = token });
 }
