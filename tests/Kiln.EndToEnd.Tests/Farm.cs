@@ -70,7 +70,14 @@ public sealed class Farm : IAsyncDisposable
                 return false;
             }
         }, Patience, "the server to answer");
+        // The first start made the farm's first admin and left its token in the data directory.
+        AdminToken = (await File.ReadAllTextAsync(Path.Combine(ServerDataDirectory, "admin-token"))).Trim();
+        Client.Bearer = AdminToken;
+        AdminTokens.Register(Url, AdminToken);
     }
+
+    /// <summary>The farm's first admin's token (client commands run with <c>--server</c> use it: <see cref="AdminTokens"/>).</summary>
+    public string AdminToken { get; private set; } = "";
 
     /// <summary>A worker process; the registration token goes in its environment (as a packager would), never in argv.</summary>
     public KilnProcess StartWorker(string name, int slots = 1, int prefetch = 0, params string[] options)

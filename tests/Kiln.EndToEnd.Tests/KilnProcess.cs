@@ -56,6 +56,10 @@ public sealed partial class KilnProcess : IAsyncDisposable
             psi.Environment.Remove(name);
         }
         psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
+        if (Kiln.Testing.AdminTokens.ForCommandLine([.. psi.ArgumentList.Skip(1)]) is { } admin)
+        {
+            psi.Environment["KILN_TOKEN"] = admin;
+        }
         foreach (var (k, v) in env ?? new Dictionary<string, string>())
         {
             psi.Environment[k] = v;
@@ -82,6 +86,10 @@ public sealed partial class KilnProcess : IAsyncDisposable
             psi.Environment.Remove(name);
         }
         psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
+        if (Kiln.Testing.AdminTokens.ForCommandLine([.. psi.ArgumentList.Skip(1)]) is { } admin)
+        {
+            psi.Environment["KILN_TOKEN"] = admin;
+        }
         foreach (var (k, v) in env ?? new Dictionary<string, string>())
         {
             psi.Environment[k] = v;

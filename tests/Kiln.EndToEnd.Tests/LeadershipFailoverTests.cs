@@ -27,7 +27,7 @@ public sealed class LeadershipFailoverTests(ITestOutputHelper output)
         var idA = statusA.Replica.Id;
 
         await using var b = StartServer(connectionString, urlB, Path.Combine(directory, "b"));
-        using var clientB = new KilnClient(new Uri(urlB));
+        using var clientB = new KilnClient(new Uri(urlB), (await File.ReadAllTextAsync(Path.Combine(directory, "a", "admin-token"))).Trim());
         var statusB = await WaitForStatusAsync(clientB, b, s => s.Leadership.Leader is not null, "the second server to answer");
         var idB = statusB.Replica.Id;
         Assert.Equal(idA, statusB.Leadership.Leader);

@@ -30,16 +30,31 @@ public class ServerFixture : IAsyncLifetime
 
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>Every client of the fixture signs in as the farm's first admin, unless made with <see cref="AnonymousClient"/>.</summary>
     public HttpClient Client { get; private set; } = new();
+
+    /// <summary>The token of the farm's first admin (all scopes).</summary>
+    public string AdminToken { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
         ConnectionString = await TestCluster.CreateDatabaseAsync(GetType().Name);
         _host = await KilnServerHost.StartAsync(Options(ConnectionString), logging: b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
+        AdminToken = await Host.LocalAdminTokenAsync(null, CancellationToken.None);
+        AdminTokens.Register(Host.Url, AdminToken);
         Client = NewClient();
     }
 
-    public HttpClient NewClient() => new() { BaseAddress = new Uri(Host.Url), Timeout = TimeSpan.FromSeconds(60) };
+    /// <summary>A client that signs in as the farm's admin.</summary>
+    public HttpClient NewClient()
+    {
+        var client = AnonymousClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+        return client;
+    }
+
+    /// <summary>A client that sends no credentials.</summary>
+    public HttpClient AnonymousClient() => new() { BaseAddress = new Uri(Host.Url), Timeout = TimeSpan.FromSeconds(60) };
 
     /// <summary>Registers a worker and returns a client that authenticates as it.</summary>
     public async Task<HttpClient> RegisterWorkerAsync(string name, string[]? architectures = null, string[]? tags = null, string[]? queues = null, int slots = 1)

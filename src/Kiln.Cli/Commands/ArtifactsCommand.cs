@@ -17,7 +17,7 @@ public static class ArtifactsCommand
         var command = new Command("artifacts", "List or download a job's artifacts.") { target, attempt, download, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("artifacts", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var id = await JobReference.Parse(parse.GetValue(target)!).WorkRequestIdAsync(client, ct);
             var list = await client.ListArtifactsAsync(id, parse.GetValue(attempt), ct);
             if (parse.GetValue(download) is { } directory)

@@ -7,8 +7,10 @@ namespace Kiln.Cli.Commands;
 /// <summary>
 /// Where the server is and which token to use, from the first place that says: the option, the
 /// environment (<c>KILN_URL</c>, <c>KILN_TOKEN</c>), a config file (<c>$KILN_CONFIG</c>, else
-/// <c>./.kiln/client.json</c> as written by <c>kiln up</c>, else <c>~/.config/kiln/config.json</c>),
-/// then <c>http://127.0.0.1:8080</c>.
+/// <c>./.kiln/client.json</c> as written by <c>kiln up</c>, else <c>~/.config/kiln/config.json</c>
+/// as written by <c>kiln login</c>), then <c>http://127.0.0.1:8080</c>. Client commands send the
+/// API token (<c>kiln_pat_…</c>); <c>kiln worker</c> registers with the registration token
+/// (<c>kiln_reg_…</c>: <c>--token-file</c>, <c>KILN_TOKEN</c>, else the config file's <c>registrationToken</c>).
 /// </summary>
 public static class ClientSettings
 {
@@ -39,26 +41,65 @@ public static class ClientSettings
         return uri;
     }
 
-    public static string? Token(string? option) => option ?? Env("KILN_TOKEN") ?? Config()?.Token;
+    /// <summary>The worker registration token: the option, else <c>KILN_TOKEN</c>, else the config file's.</summary>
+    public static string? Token(string? option) => option ?? Env("KILN_TOKEN") ?? Config()?.RegistrationToken;
 
-    /// <summary>Writes the client config <c>kiln up</c> leaves for commands run from the same directory.</summary>
-    public static void WriteLocal(string dataDirectory, string server, string token)
+    /// <summary>The API token client commands send: <c>KILN_TOKEN</c>, else the config file's.</summary>
+    public static string? ApiToken() => Env("KILN_TOKEN") ?? Config()?.Token;
+
+    /// <summary>A client of <paramref name="server"/> that sends the API token, if there is one.</summary>
+    public static KilnClient Connect(Uri server) => new(server, ApiToken());
+
+    /// <summary>The API token in the config file of <paramref name="dataDirectory"/>, if it has one.</summary>
+    public static string? LocalToken(string dataDirectory)
     {
-        Directory.CreateDirectory(dataDirectory);
         var path = Path.Combine(dataDirectory, "client.json");
-        File.WriteAllText(path, JsonSerializer.Serialize(new ConfigFile(server, token), KilnClient.Json));
-        if (!OperatingSystem.IsWindows())
+        try
         {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            return File.Exists(path) ? JsonSerializer.Deserialize<ConfigFile>(File.ReadAllText(path), KilnClient.Json)?.Token : null;
         }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Writes the client config <c>kiln up</c> leaves for commands run from the same directory (mode 0600).</summary>
+    public static void WriteLocal(string dataDirectory, string server, string token, string registrationToken) =>
+        WriteConfig(Path.Combine(dataDirectory, "client.json"), new ConfigFile(server, token, registrationToken));
+
+    /// <summary>Where <c>kiln login</c> keeps the server and token: <c>$XDG_CONFIG_HOME/kiln/config.json</c> (else <c>~/.config/kiln/</c>).</summary>
+    public static string UserConfigFile()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return Path.Combine(Env("XDG_CONFIG_HOME") ?? Path.Combine(home, ".config"), "kiln", "config.json");
+    }
+
+    /// <summary>Writes a config file readable by its owner only, created so (never briefly world-readable).</summary>
+    public static void WriteConfig(string path, ConfigFile config)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Kiln runs on Linux");
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var temporary = path + ".tmp";
+        File.Delete(temporary);
+        using (var file = new FileStream(temporary, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        {
+            JsonSerializer.Serialize(file, config, KilnClient.Json);
+        }
+        File.Move(temporary, path, overwrite: true);
     }
 
     private static ConfigFile? Config()
     {
-        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         var candidates = Env("KILN_CONFIG") is { } explicitPath
             ? [explicitPath]
-            : new[] { LocalConfigFile, Path.Combine(Env("XDG_CONFIG_HOME") ?? Path.Combine(home, ".config"), "kiln", "config.json") };
+            : new[] { LocalConfigFile, UserConfigFile() };
         foreach (var path in candidates)
         {
             if (!File.Exists(path))
@@ -79,5 +120,6 @@ public static class ClientSettings
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 
-    private sealed record ConfigFile(string? Server, string? Token);
+    /// <summary>A client config file: the server, the user's API token, and (kiln up's) the registration token for local workers.</summary>
+    public sealed record ConfigFile(string? Server, string? Token, string? RegistrationToken = null);
 }

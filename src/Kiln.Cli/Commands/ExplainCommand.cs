@@ -20,7 +20,7 @@ public static class ExplainCommand
         var command = new Command("explain", "Say why a job is waiting (or what it is doing).") { target, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("explain", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
             List<long> ids;
             var more = 0;

@@ -22,7 +22,7 @@ public static class GraphActionCommands
         var command = new Command(name, description) { target, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync(name, parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
             var id = reference.IsWorkflow ? await reference.WorkflowIdAsync(client, ct) : await reference.WorkRequestIdAsync(client, ct);
             return CliRun.PrintAction(await act(client, reference.IsWorkflow, id, ct), parse.GetValue(json));

@@ -19,7 +19,7 @@ public static class ListCommand
         var command = new Command("list", "List workflows, newest first.") { state, project, limit, after, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("list", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var page = await client.ListWorkflowsAsync(parse.GetValue(project), parse.GetValue(state), parse.GetValue(limit), parse.GetValue(after), ct);
             if (parse.GetValue(json))
             {

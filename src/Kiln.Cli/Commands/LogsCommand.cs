@@ -23,7 +23,7 @@ public static class LogsCommand
         var command = new Command("logs", "Print a job's log.") { target, follow, attempt, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("logs", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var id = await JobReference.Parse(parse.GetValue(target)!).WorkRequestIdAsync(client, ct);
             await using var stdout = Console.OpenStandardOutput();
             if (parse.GetValue(json))

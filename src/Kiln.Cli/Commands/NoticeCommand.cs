@@ -36,7 +36,7 @@ public static class NoticeCommand
             var now = TimeProvider.System.GetUtcNow();
             var starts = parse.GetValue(from) is { } f ? ParseTime("--from", f, now) : (DateTimeOffset?)null;
             var ends = parse.GetValue(until) is { } u ? ParseTime("--until", u, starts ?? now) : (DateTimeOffset?)null;
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var notice = await client.PostNoticeAsync(new PostNoticeRequest(parse.GetValue(severity)!, parse.GetValue(text)!, starts, ends), ct);
             if (parse.GetValue(json))
             {
@@ -59,7 +59,7 @@ public static class NoticeCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("notice list", parse.GetValue(server), async url =>
         {
             CliRun.NoticeShownAlready();
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var notices = await client.ListNoticesAsync(upcoming: true, ct);
             if (parse.GetValue(json))
             {
@@ -97,7 +97,7 @@ public static class NoticeCommand
             {
                 throw new CliException("name one notice by its id, or give --all", 2);
             }
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var answer = which is { } one ? await client.ClearNoticeAsync(one, ct) : await client.ClearAllNoticesAsync(ct);
             return CliRun.PrintAction(answer, parse.GetValue(json));
         }));

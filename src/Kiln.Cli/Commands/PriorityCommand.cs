@@ -15,7 +15,7 @@ public static class PriorityCommand
         var command = new Command("priority", "Re-prioritise waiting work: set a job's priority, or shift a whole workflow's.") { target, value, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("priority", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
             var answer = reference.IsWorkflow
                 ? await client.AdjustWorkflowPriorityAsync(await reference.WorkflowIdAsync(client, ct), parse.GetValue(value), ct)

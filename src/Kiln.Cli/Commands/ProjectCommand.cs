@@ -24,7 +24,7 @@ public static class ProjectCommand
         var command = new Command("list", "Every project with its load.") { server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("project list", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var projects = new List<ProjectView>();
             string? after = null;
             do
@@ -48,7 +48,7 @@ public static class ProjectCommand
         var command = new Command("show", "One project.") { name, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("project show", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             Print([await client.GetProjectAsync(parse.GetValue(name)!, ct)], parse.GetValue(json), single: true);
             return 0;
         }));
@@ -71,7 +71,7 @@ public static class ProjectCommand
             {
                 throw new CliException("--cap and --no-cap contradict each other", 2);
             }
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var project = parse.GetValue(name)!;
             ProjectView? current = null;
             try

@@ -28,7 +28,7 @@ public static class ShowCommand
         var command = new Command("show", "Show a workflow and its jobs, or one job with its attempts and artifacts.") { target, all, state, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("show", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var reference = JobReference.Parse(parse.GetValue(target)!);
             var asJson = parse.GetValue(json);
             if (reference.IsWorkflow)

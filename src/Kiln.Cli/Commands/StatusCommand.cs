@@ -19,7 +19,7 @@ public static class StatusCommand
         var command = new Command("status", "The farm at a glance: version, database, leader, queues, workers.") { server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("status", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var status = await client.GetStatusAsync(ct);
             if (parse.GetValue(json))
             {

@@ -31,7 +31,7 @@ public static class SubmitCommand
                     Branch = parse.GetValue(branch) ?? workflow.Document.Branch,
                     Params = WithParameters(workflow.Document.Params, parse.GetValue(parameters) ?? []),
                 };
-                using var client = new KilnClient(url);
+                using var client = ClientSettings.Connect(url);
                 var answer = await SubmitAsync(client, workflow, document, ct);
                 var asJson = parse.GetValue(json);
                 if (!parse.GetValue(watch))

@@ -96,7 +96,9 @@ public static class UpCommand
 
         await using (host)
         {
-            ClientSettings.WriteLocal(options.DataDirectory, host.Url, host.WorkerToken);
+            // The tour's commands run as the farm's admin: kiln up's operator owns its data directory.
+            var adminToken = await host.LocalAdminTokenAsync(ClientSettings.LocalToken(options.DataDirectory), ct);
+            ClientSettings.WriteLocal(options.DataDirectory, host.Url, adminToken, host.WorkerToken);
             var supervisor = new LocalWorkers(host.Url, host.WorkerToken, Path.Combine(options.DataDirectory, "workers"), slots);
             supervisor.Start(workerCount, stopping.Token);
 
@@ -109,7 +111,7 @@ public static class UpCommand
             var exitCode = 0;
             if (demoFiles is not null)
             {
-                exitCode = await RunDemoAsync(host.Url, demoFiles, stopping.Token);
+                exitCode = await RunDemoAsync(host.Url, adminToken, demoFiles, stopping.Token);
                 if (exitAfterDemo)
                 {
                     await stopping.CancelAsync();
@@ -124,10 +126,10 @@ public static class UpCommand
         }
     }
 
-    private static async Task<int> RunDemoAsync(string url, IReadOnlyList<string> files, CancellationToken ct)
+    private static async Task<int> RunDemoAsync(string url, string token, IReadOnlyList<string> files, CancellationToken ct)
     {
         var started = Stopwatch.StartNew();
-        using var client = new KilnClient(new Uri(url));
+        using var client = new KilnClient(new Uri(url), token);
         var ids = new List<long>();
         try
         {

@@ -27,7 +27,7 @@ public static class WatchCommand
         {
             return CliRun.GuardAsync("watch", parse.GetValue(server), async url =>
             {
-                using var client = new KilnClient(url);
+                using var client = ClientSettings.Connect(url);
                 var workflows = new List<long>();
                 foreach (var text in parse.GetValue(ids)!)
                 {

@@ -29,7 +29,7 @@ public static class WorkerOperatorCommands
         var command = new Command(verb, description) { name, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync($"worker {verb}", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             return CliRun.PrintAction(await act(client, parse.GetValue(name)!, ct), parse.GetValue(json));
         }));
         return command;

@@ -24,7 +24,7 @@ public static class WorkersCommand
         var command = new Command("workers", "List registered workers (online, and offline ones seen within the last hour).") { all, server, json };
         command.SetAction((parse, ct) => CliRun.GuardAsync("workers", parse.GetValue(server), async url =>
         {
-            using var client = new KilnClient(url);
+            using var client = ClientSettings.Connect(url);
             var workers = new List<WorkerView>();
             string? after = null;
             do

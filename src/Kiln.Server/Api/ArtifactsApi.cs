@@ -1,6 +1,7 @@
 using System.Globalization;
 using Kiln.Contracts;
 using Kiln.Server.Hosting;
+using Kiln.Server.Security;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -29,11 +30,12 @@ public static class ArtifactsApi
     public static IEndpointRouteBuilder MapArtifactsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/work-requests/{id:long}/artifacts").WithTags("Artifacts");
-        group.MapGet("/", ListAsync).Produces<ArtifactList>()
+        group.MapGet("/", ListAsync).Produces<ArtifactList>().Allow(AccessPolicy.Read)
             .WithSummary("Artifacts of an attempt ('attempt', default the latest), by path.");
         group.MapGet("/{*path}", DownloadAsync)
+            .Allow(AccessPolicy.Read)
             .WithSummary("An artifact's content; supports Range requests. 'attempt' defaults to the latest.");
-        var worker = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>();
+        var worker = group.MapGroup("/").Allow(AccessPolicy.Worker).AddEndpointFilter<WorkerAuthFilter>();
         worker.MapPost("/", DeclareAsync)
             .Accepts<ArtifactUploadRequest>("application/json")
             .Produces<ArtifactUploadResponse>()
@@ -144,8 +146,12 @@ public static class ArtifactsApi
         return TypedResults.Ok(new ArtifactUploadResponse(false, held, null));
     }
 
-    private static async Task<IResult> ListAsync(long id, int? attempt, AttemptLeases leases, ArtifactStore artifacts, CancellationToken ct)
+    private static async Task<IResult> ListAsync(long id, int? attempt, HttpContext http, AttemptLeases leases, ArtifactStore artifacts, ProjectAccess access, CancellationToken ct)
     {
+        if (await access.WorkRequestAsync(http, id, ProjectNeed.Read) is { } refused)
+        {
+            return refused;
+        }
         if (await leases.CurrentAsync(id, ct) is not { } current)
         {
             return ApiProblems.NotFound($"work request {id} does not exist");
@@ -155,8 +161,12 @@ public static class ArtifactsApi
     }
 
     private static async Task<IResult> DownloadAsync(
-        long id, string path, int? attempt, AttemptLeases leases, ArtifactStore artifacts, IBlobStore blobs, CancellationToken ct)
+        long id, string path, int? attempt, HttpContext http, AttemptLeases leases, ArtifactStore artifacts, IBlobStore blobs, ProjectAccess access, CancellationToken ct)
     {
+        if (await access.WorkRequestAsync(http, id, ProjectNeed.Read) is { } refused)
+        {
+            return refused;
+        }
         if (ArtifactPaths.Problem(path) is { } pathProblem)
         {
             return ApiProblems.Invalid("path", pathProblem);

@@ -3,6 +3,7 @@ using System.Globalization;
 using Kiln.Contracts;
 using Kiln.Core;
 using Kiln.Server.Hosting;
+using Kiln.Server.Security;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Logs;
 using Kiln.Store.Storage;
@@ -28,9 +29,11 @@ public static class LogsApi
     {
         var group = routes.MapGroup("/api/v1/work-requests/{id:long}/log").WithTags("Logs");
         group.MapGet("/", ReadAsync)
+            .Allow(AccessPolicy.Read)
             .Produces(StatusCodes.Status200OK, contentType: "text/plain")
             .WithSummary("An attempt's log from 'offset' on; with 'wait' (seconds), waits for new output while the attempt runs. Headers Kiln-Log-Size, Kiln-Log-Complete, Kiln-Log-Attempt.");
         group.MapPost("/", AppendAsync)
+            .Allow(AccessPolicy.Worker)
             .AddEndpointFilter<WorkerAuthFilter>()
             .Accepts<byte[]>("application/octet-stream")
             .Produces<LogAppendResponse>()
@@ -98,8 +101,13 @@ public static class LogsApi
     }
 
     private static async Task ReadAsync(
-        long id, int? attempt, long? offset, int? wait, HttpContext http, LogFollowers followers, LogStore logs, TimeProvider time, CancellationToken ct)
+        long id, int? attempt, long? offset, int? wait, HttpContext http, LogFollowers followers, LogStore logs, TimeProvider time, ProjectAccess access, CancellationToken ct)
     {
+        if (await access.WorkRequestAsync(http, id, ProjectNeed.Read) is { } refused)
+        {
+            await refused.ExecuteAsync(http);
+            return;
+        }
         var from = offset ?? 0;
         var waitSeconds = Math.Clamp(wait ?? 0, 0, MaxWaitSeconds);
         if (from < 0)

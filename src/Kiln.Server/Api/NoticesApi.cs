@@ -1,5 +1,6 @@
 using Kiln.Contracts;
 using Kiln.Server.Notices;
+using Kiln.Server.Security;
 using Kiln.Store.Notices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -27,8 +28,10 @@ public static class NoticesApi
         group.MapGet("/", async (NoticeStore store, bool? upcoming, CancellationToken ct) =>
                 TypedResults.Ok(upcoming == true ? await store.UpcomingAsync(ct) : await store.ActiveAsync(ct)))
             .Produces<IReadOnlyList<NoticeView>>()
+            .Allow(AccessPolicy.Read)
             .WithSummary("Active notices, most severe first; ?upcoming=true lists every notice not yet ended, by start.");
         group.MapPost("/", PostAsync)
+            .Allow(AccessPolicy.Admin)
             .Accepts<PostNoticeRequest>("application/json")
             .Produces<NoticeView>(StatusCodes.Status201Created)
             .WithSummary("Post a notice: severity info|warning|critical, text (one line, at most 500 characters), optional startsAt and endsAt.");
@@ -42,6 +45,7 @@ public static class NoticesApi
                 return TypedResults.Ok(new ActionResponse(1, $"notice {id} cleared"));
             })
             .Produces<ActionResponse>()
+            .Allow(AccessPolicy.Admin)
             .WithSummary("Clear one notice.");
         group.MapDelete("/", async (NoticeStore store, NoticeBoard board, CancellationToken ct) =>
             {
@@ -50,6 +54,7 @@ public static class NoticesApi
                 return TypedResults.Ok(new ActionResponse(cleared, cleared == 1 ? "1 notice cleared" : $"{cleared} notices cleared"));
             })
             .Produces<ActionResponse>()
+            .Allow(AccessPolicy.Admin)
             .WithSummary("Clear every notice.");
         return routes;
     }

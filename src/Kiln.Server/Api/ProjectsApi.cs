@@ -1,5 +1,6 @@
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Server.Security;
 using Kiln.Store.Scheduling;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,29 +19,36 @@ public static class ProjectsApi
     public static IEndpointRouteBuilder MapProjectsApi(this IEndpointRouteBuilder routes)
     {
         var projects = routes.MapGroup("/api/v1/projects").WithTags("Projects");
-        projects.MapGet("/", async (ProjectStore store, string? limit, string? after, CancellationToken ct) =>
+        projects.MapGet("/", async (HttpContext http, ProjectStore store, ProjectAccess access, string? limit, string? after, CancellationToken ct) =>
         {
             var (n, cursor, problem) = ListQuery.Parse(limit, after);
-            return problem ?? TypedResults.Ok(await store.ListAsync(cursor, n, ct));
-        }).WithSummary("Projects with their weights, caps and current load.");
-        projects.MapGet("/{name}", async (string name, ProjectStore store, CancellationToken ct) =>
-            await store.GetAsync(name, ct) is { } project ? TypedResults.Ok(project) : ApiProblems.NotFound($"project '{name}' does not exist"))
+            return problem ?? TypedResults.Ok(await store.ListAsync(cursor, n, ct, await access.HiddenProjectsAsync(http)));
+        }).Allow(AccessPolicy.Read).WithSummary("Projects with their weights, caps and current load; private ones only for their members.");
+        projects.MapGet("/{name}", async (string name, HttpContext http, ProjectStore store, ProjectAccess access, CancellationToken ct) =>
+            await access.ProjectAsync(http, name, ProjectNeed.Read)
+            ?? (await store.GetAsync(name, ct) is { } project ? TypedResults.Ok(project) : ApiProblems.NotFound($"project '{name}' does not exist")))
+            .Allow(AccessPolicy.Read)
             .WithSummary("One project.");
         projects.MapPut("/{name}", PutAsync)
+            .Allow(AccessPolicy.Admin)
             .Accepts<ProjectSettings>("application/json")
             .Produces<ProjectView>()
             .WithSummary("Create a project or replace its settings (unset fields take their defaults: weight 1, base priority 0, no cap).");
 
-        routes.MapGet("/api/v1/work-requests/{id:long}/explain", async (long id, ExplainStore explain, CancellationToken ct) =>
-            await explain.ExplainAsync(id, ct) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"work request {id} does not exist"))
+        routes.MapGet("/api/v1/work-requests/{id:long}/explain", async (long id, HttpContext http, ExplainStore explain, ProjectAccess access, CancellationToken ct) =>
+            await access.WorkRequestAsync(http, id, ProjectNeed.Read)
+            ?? (await explain.ExplainAsync(id, ct) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"work request {id} does not exist")))
+            .Allow(AccessPolicy.Read)
             .WithTags("Work requests")
             .Produces<ExplainView>()
             .WithSummary("Why the work request is not running (or what it is doing), in words.");
         routes.MapPost("/api/v1/work-requests/{id:long}/priority", SetPriorityAsync)
+            .Allow(AccessPolicy.Operate)
             .WithTags("Work requests")
             .Accepts<PriorityChange>("application/json")
             .WithSummary("Set the priority of a waiting work request: {\"priority\": N}.");
         routes.MapPost("/api/v1/workflows/{id:long}/priority", AdjustWorkflowAsync)
+            .Allow(AccessPolicy.Operate)
             .WithTags("Workflows")
             .Accepts<PriorityChange>("application/json")
             .WithSummary("Add to the priority of every waiting work request of a workflow: {\"adjust\": N}.");
@@ -62,8 +70,12 @@ public static class ProjectsApi
         return errors.Count > 0 ? ApiProblems.Invalid(errors) : TypedResults.Ok(await store.PutAsync(name, settings!, ct));
     }
 
-    private static async Task<IResult> SetPriorityAsync(long id, HttpRequest request, ProjectStore store, CancellationToken ct)
+    private static async Task<IResult> SetPriorityAsync(long id, HttpRequest request, ProjectStore store, ProjectAccess access, CancellationToken ct)
     {
+        if (await access.WorkRequestAsync(request.HttpContext, id, ProjectNeed.Prioritise) is { } refused)
+        {
+            return refused;
+        }
         var (priority, problem) = await ReadPriorityAsync(request, c => c.Priority, "priority", "give the new priority", ct);
         if (problem is not null)
         {
@@ -75,8 +87,12 @@ public static class ProjectsApi
             : $"work request {id} is not waiting (or already has priority {priority}); nothing changed"));
     }
 
-    private static async Task<IResult> AdjustWorkflowAsync(long id, HttpRequest request, ProjectStore store, CancellationToken ct)
+    private static async Task<IResult> AdjustWorkflowAsync(long id, HttpRequest request, ProjectStore store, ProjectAccess access, CancellationToken ct)
     {
+        if (await access.WorkflowAsync(request.HttpContext, id, ProjectNeed.Prioritise) is { } refused)
+        {
+            return refused;
+        }
         var (adjust, problem) = await ReadPriorityAsync(request, c => c.Adjust, "adjust", "give the amount to add", ct);
         if (problem is not null)
         {

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Kiln.Contracts;
+using Kiln.Server.Security;
 using Kiln.Store.Database;
 using Kiln.Store.Status;
 using Microsoft.AspNetCore.Builder;
@@ -26,12 +27,15 @@ public static class StatusApi
     {
         var probes = routes.MapGroup("/").WithTags("Operations");
         probes.MapGet("/healthz", () => TypedResults.Ok(new HealthResponse("ok", Version)))
+            .Allow(AccessPolicy.Public)
             .WithSummary("Liveness: the process answers HTTP. Does not touch the database.");
         probes.MapGet("/readyz", ReadyAsync)
+            .Allow(AccessPolicy.Public)
             .Produces<HealthResponse>()
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Readiness: the database answers and every migration this server knows is applied; 503 problem details otherwise.");
         routes.MapGet("/api/v1/status", StatusAsync)
+            .Allow(AccessPolicy.Read)
             .WithTags("Operations")
             .Produces<FarmStatus>()
             .WithSummary("The farm at a glance: version, database, who leads the background duties and since when, clock skew, queues, workers online.");

@@ -1,5 +1,6 @@
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Server.Security;
 using Kiln.Store.Engine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -26,16 +27,18 @@ public static class WorkRequestsApi
     public static IEndpointRouteBuilder MapWorkRequestsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/work-requests").WithTags("Work requests");
-        group.MapGet("/", ListAsync).WithSummary("List work requests, oldest first, filtered by workflow, state, queue or project.");
-        group.MapGet("/{id:long}", GetAsync).WithSummary("A work request with its dependencies and every attempt.");
-        group.MapPost("/{id:long}/cancel", async (long id, GraphActions actions, CancellationToken ct) =>
-            ActionResults.From(await actions.CancelWorkRequestAsync(id, ct)))
-            .WithSummary("Cancel; a running one is stopped by its worker at the next heartbeat.");
-        group.MapPost("/{id:long}/retry", async (long id, GraphActions actions, CancellationToken ct) =>
-            ActionResults.From(await actions.RetryWorkRequestAsync(id, ct)))
-            .WithSummary("Re-run a failed, skipped or cancelled work request and the dependents it caused to be skipped.");
+        group.MapGet("/", ListAsync).Allow(AccessPolicy.Read).WithSummary("List work requests, oldest first, filtered by workflow, state, queue or project; private projects only for their members.");
+        group.MapGet("/{id:long}", GetAsync).Allow(AccessPolicy.Read).WithSummary("A work request with its dependencies and every attempt.");
+        group.MapPost("/{id:long}/cancel", async (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) =>
+            await access.WorkRequestAsync(http, id, ProjectNeed.CancelOrRetry) ?? ActionResults.From(await actions.CancelWorkRequestAsync(id, ct)))
+            .Allow(AccessPolicy.Operate)
+            .WithSummary("Cancel; a running one is stopped by its worker at the next heartbeat. Maintainers, or the contributor who submitted its workflow.");
+        group.MapPost("/{id:long}/retry", async (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) =>
+            await access.WorkRequestAsync(http, id, ProjectNeed.CancelOrRetry) ?? ActionResults.From(await actions.RetryWorkRequestAsync(id, ct)))
+            .Allow(AccessPolicy.Operate)
+            .WithSummary("Re-run a failed, skipped or cancelled work request and the dependents it caused to be skipped. Maintainers, or the contributor who submitted its workflow.");
 
-        var reports = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>().AddEndpointFilter<Metrics.ReportMetricsFilter>();
+        var reports = group.MapGroup("/").Allow(AccessPolicy.Worker).AddEndpointFilter<WorkerAuthFilter>().AddEndpointFilter<Metrics.ReportMetricsFilter>();
         reports.MapPost("/{id:long}/complete", CompleteAsync)
             .Accepts<CompleteRequest>("application/json")
             .Produces<ReportResponse>()
@@ -56,7 +59,7 @@ public static class WorkRequestsApi
     }
 
     private static async Task<IResult> ListAsync(
-        QueryStore queries, long? workflow, string? state, string? queue, string? project, string? limit, string? after, CancellationToken ct)
+        HttpContext http, QueryStore queries, ProjectAccess access, long? workflow, string? state, string? queue, string? project, string? limit, string? after, CancellationToken ct)
     {
         var (n, cursor, problem) = ListQuery.Parse(limit, after);
         if (problem is not null)
@@ -67,11 +70,19 @@ public static class WorkRequestsApi
         {
             return ApiProblems.Invalid("state", $"'{state}' is not a work request state; use one of {string.Join(", ", WorkRequestState.All)}");
         }
-        return TypedResults.Ok(await queries.ListWorkRequestsAsync(new WorkRequestFilter(workflow, state, queue, project), cursor, n, ct));
+        // A workflow or project the caller may not see lists as one that does not exist: empty.
+        if ((workflow is { } w && await access.WorkflowAsync(http, w, ProjectNeed.Read) is not null)
+            || (project is not null && await access.ProjectAsync(http, project, ProjectNeed.Read) is not null))
+        {
+            return TypedResults.Ok(new Page<WorkRequestSummary>([], null));
+        }
+        var hidden = workflow is null && project is null ? await access.HiddenProjectsAsync(http) : null;
+        return TypedResults.Ok(await queries.ListWorkRequestsAsync(new WorkRequestFilter(workflow, state, queue, project), cursor, n, ct, hidden));
     }
 
-    private static async Task<IResult> GetAsync(long id, QueryStore queries, CancellationToken ct) =>
-        await queries.GetWorkRequestAsync(id, ct) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"work request {id} does not exist");
+    private static async Task<IResult> GetAsync(long id, HttpContext http, QueryStore queries, ProjectAccess access, CancellationToken ct) =>
+        await access.WorkRequestAsync(http, id, ProjectNeed.Read)
+        ?? (await queries.GetWorkRequestAsync(id, ct) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"work request {id} does not exist"));
 
     private static async Task<IResult> CompleteAsync(long id, HttpRequest request, CompletionBatcher completions, CancellationToken ct)
     {

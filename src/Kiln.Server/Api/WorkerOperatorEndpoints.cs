@@ -1,6 +1,7 @@
 using System.Globalization;
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Server.Security;
 using Kiln.Store.Engine;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
@@ -20,12 +21,15 @@ internal static class WorkerOperatorEndpoints
     public static void Map(RouteGroupBuilder group)
     {
         group.MapPost("/{name}/disable", DisableAsync)
+            .Allow(AccessPolicy.Admin)
             .Produces<ActionResponse>()
             .WithSummary("Disable a worker: its secret stops working, it is handed no work and may not register again; its running work is handed back uncharged.");
         group.MapPost("/{name}/enable", EnableAsync)
+            .Allow(AccessPolicy.Admin)
             .Produces<ActionResponse>()
             .WithSummary("Enable a disabled worker: it may register again (and must, to get a new secret).");
         group.MapDelete("/{name}", RemoveAsync)
+            .Allow(AccessPolicy.Admin)
             .Produces<ActionResponse>()
             .WithSummary("Remove a worker that runs nothing from the lists; its attempts keep its name.");
     }

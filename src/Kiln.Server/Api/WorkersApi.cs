@@ -3,6 +3,7 @@ using System.Text;
 using Kiln.Contracts;
 using Kiln.Core;
 using Kiln.Server.Hosting;
+using Kiln.Server.Security;
 using Kiln.Store.Engine;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
@@ -27,6 +28,7 @@ public static class WorkersApi
     {
         var group = routes.MapGroup("/api/v1/workers").WithTags("Workers");
         group.MapPost("/register", RegisterAsync)
+            .Allow(AccessPolicy.Registration)
             .Accepts<RegisterWorkerRequest>("application/json")
             .Produces<RegisterWorkerResponse>()
             .WithSummary("Register with the farm's registration token (bearer); returns this worker's own secret.");
@@ -34,10 +36,10 @@ public static class WorkersApi
         {
             var (n, cursor, problem) = ListQuery.Parse(limit, after);
             return problem ?? TypedResults.Ok(await workers.ListAsync(cursor, n, ct));
-        }).WithSummary("Registered workers with their capabilities and running count (removed workers are not listed).");
+        }).Allow(AccessPolicy.Read).WithSummary("Registered workers with their capabilities and running count (removed workers are not listed).");
         WorkerOperatorEndpoints.Map(group);
 
-        var authenticated = group.MapGroup("/").AddEndpointFilter<WorkerAuthFilter>();
+        var authenticated = group.MapGroup("/").Allow(AccessPolicy.Worker).AddEndpointFilter<WorkerAuthFilter>();
         authenticated.MapPost("/claim", ClaimAsync)
             .Accepts<ClaimRequest>("application/json")
             .Produces<ClaimResponse>()

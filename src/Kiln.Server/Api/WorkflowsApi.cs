@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Server.Security;
 using Kiln.Store.Engine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -21,16 +22,17 @@ public static class WorkflowsApi
             .Produces<SubmitWorkflowResponse>(StatusCodes.Status200OK)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .WithSummary("Submit a workflow; with an idempotency key, a repeat of the same document returns the existing one (200), a different document is a 409.");
-        group.MapGet("/", ListAsync).WithSummary("List workflows, newest first (keyset-paginated).");
-        group.MapGet("/{id:long}", GetAsync).WithSummary("A workflow with the state of each of its jobs.");
-        group.MapPost("/{id:long}/cancel", CancelAsync).WithSummary("Cancel every unfinished job; running ones stop at their next heartbeat.");
-        group.MapPost("/{id:long}/retry", RetryAsync).WithSummary("Re-run the failed, skipped and cancelled part of the graph; keep what succeeded.");
+            .Allow(AccessPolicy.Submit)
+            .WithSummary("Submit a workflow; with an idempotency key, a repeat of the same document returns the existing one (200), a different document is a 409. A project that does not exist is created with the caller as owner.");
+        group.MapGet("/", ListAsync).Allow(AccessPolicy.Read).WithSummary("List workflows, newest first (keyset-paginated); private projects only for their members.");
+        group.MapGet("/{id:long}", GetAsync).Allow(AccessPolicy.Read).WithSummary("A workflow with the state of each of its jobs.");
+        group.MapPost("/{id:long}/cancel", CancelAsync).Allow(AccessPolicy.Operate).WithSummary("Cancel every unfinished job; running ones stop at their next heartbeat. Maintainers, or the contributor who submitted it.");
+        group.MapPost("/{id:long}/retry", RetryAsync).Allow(AccessPolicy.Operate).WithSummary("Re-run the failed, skipped and cancelled part of the graph; keep what succeeded. Maintainers, or the contributor who submitted it.");
         return routes;
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpRequest request, WorkflowPlanner planner, SubmissionStore submissions, CancellationToken ct)
+        HttpRequest request, WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, CancellationToken ct)
     {
         var (document, problem) = await ApiJson.ReadAsync<WorkflowDocument>(request, planner.Limits.MaxDocumentBytes, ct);
         if (problem is not null)
@@ -46,7 +48,11 @@ public static class WorkflowsApi
         {
             return ApiProblems.Invalid(errors);
         }
-        var stored = await submissions.SubmitAsync(plan, JsonSerializer.Serialize(document, ApiJson.Options), ct);
+        if (await access.SubmitAsync(request.HttpContext, plan.Project) is { } refused)
+        {
+            return refused;
+        }
+        var stored = await submissions.SubmitAsync(plan, JsonSerializer.Serialize(document, ApiJson.Options), ct, Caller.Of(request.HttpContext).User?.UserId);
         if (!stored.SameDocument)
         {
             return ApiProblems.Conflict("idempotencyKey",
@@ -59,7 +65,7 @@ public static class WorkflowsApi
     }
 
     private static async Task<IResult> ListAsync(
-        QueryStore queries, string? project, string? state, string? limit, string? after, CancellationToken ct)
+        HttpContext http, QueryStore queries, ProjectAccess access, string? project, string? state, string? limit, string? after, CancellationToken ct)
     {
         var (n, cursor, problem) = ListQuery.Parse(limit, after);
         if (problem is not null)
@@ -70,19 +76,23 @@ public static class WorkflowsApi
         {
             return ApiProblems.Invalid("state", $"'{state}' is not a workflow state; use one of {string.Join(", ", WorkflowState.All)}");
         }
-        return TypedResults.Ok(await queries.ListWorkflowsAsync(project, state, cursor, n, ct));
+        if (project is not null && await access.ProjectAsync(http, project, ProjectNeed.Read) is not null)
+        {
+            return TypedResults.Ok(new Page<WorkflowView>([], null));
+        }
+        return TypedResults.Ok(await queries.ListWorkflowsAsync(project, state, cursor, n, ct, await access.HiddenProjectsAsync(http)));
     }
 
-    private static async Task<Results<Ok<WorkflowView>, ProblemHttpResult>> GetAsync(long id, QueryStore queries, CancellationToken ct) =>
-        await queries.GetWorkflowAsync(id, ct) is { } workflow
+    private static async Task<IResult> GetAsync(long id, HttpContext http, QueryStore queries, ProjectAccess access, CancellationToken ct) =>
+        await access.WorkflowAsync(http, id, ProjectNeed.Read) ?? (await queries.GetWorkflowAsync(id, ct) is { } workflow
             ? TypedResults.Ok(workflow)
-            : (ProblemHttpResult)ApiProblems.NotFound($"workflow {id} does not exist");
+            : ApiProblems.NotFound($"workflow {id} does not exist"));
 
-    private static async Task<IResult> CancelAsync(long id, GraphActions actions, CancellationToken ct) =>
-        ActionResults.From(await actions.CancelWorkflowAsync(id, ct));
+    private static async Task<IResult> CancelAsync(long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) =>
+        await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) ?? ActionResults.From(await actions.CancelWorkflowAsync(id, ct));
 
-    private static async Task<IResult> RetryAsync(long id, GraphActions actions, CancellationToken ct) =>
-        ActionResults.From(await actions.RetryWorkflowAsync(id, ct));
+    private static async Task<IResult> RetryAsync(long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) =>
+        await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) ?? ActionResults.From(await actions.RetryWorkflowAsync(id, ct));
 }
 
 /// <summary>Maps a cancel or retry outcome to HTTP.</summary>

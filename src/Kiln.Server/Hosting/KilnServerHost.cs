@@ -2,9 +2,11 @@ using Kiln.Server.Api;
 using Kiln.Server.Duties;
 using Kiln.Server.Metrics;
 using Kiln.Server.Notices;
+using Kiln.Server.Security;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
 using Kiln.Store.Engine;
+using Kiln.Store.Identity;
 using Kiln.Store.Logs;
 using Kiln.Store.Notices;
 using Kiln.Store.Scheduling;
@@ -49,6 +51,15 @@ public sealed partial class KilnServerHost : IAsyncDisposable
     public string WorkerToken { get; }
 
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>
+    /// The token of the farm's first admin when this start created it (the database had no user),
+    /// else null. It is also written to <see cref="FirstAdminTokenFile"/> in the data directory.
+    /// </summary>
+    public string? FirstAdminToken { get; private init; }
+
+    /// <summary>Where a server that creates the first admin writes its token (mode 0600), relative to the data directory.</summary>
+    public const string FirstAdminTokenFile = "admin-token";
 
     public static async Task<KilnServerHost> StartAsync(
         KilnServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken ct = default)
@@ -119,6 +130,10 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<IBlobStore>(new FileBlobStore(Path.Combine(options.DataDirectory, "artifacts")));
             services.AddSingleton<ArtifactStore>();
             services.AddSingleton<AttemptLeases>();
+            // Identity and access (docs/security.md).
+            services.AddSingleton<IdentityStore>();
+            services.AddSingleton<AccessStore>();
+            services.AddSingleton<ProjectAccess>();
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -145,8 +160,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.UseStatusCodePages();
             app.UseNoticeHeader();
             app.UseEdgeTextValidation();
-            app.MapOpenApi("/openapi/{documentName}.json");
-            app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription();
+            app.UseKilnAccess();
+            app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
+            app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapWorkflowsApi();
             app.MapWorkRequestsApi();
             app.MapWorkersApi();
@@ -155,13 +171,15 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapArtifactsApi();
             app.MapNoticesApi();
             app.Services.GetRequiredService<FarmStateCollector>();
-            app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription();
+            app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
+            AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
+            var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
             await app.StartAsync(ct);
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             LogListening(app.Logger, address);
-            return new KilnServerHost(app, cluster, address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), workerToken);
+            return new KilnServerHost(app, cluster, address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), workerToken) { FirstAdminToken = bootstrapAdminToken };
         }
         catch
         {
@@ -205,6 +223,65 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             await _cluster.StopAsync();
         }
     }
+
+    /// <summary>
+    /// The admin token <c>kiln up</c> writes to its client config: the one made at this start, else
+    /// <paramref name="existing"/> (the config's) while it still signs in an admin, else a new token
+    /// for the farm's first admin. Whoever runs <c>kiln up</c> owns the data directory and its
+    /// database, so handing them an admin token gives nothing away.
+    /// </summary>
+    public async Task<string> LocalAdminTokenAsync(string? existing, CancellationToken ct)
+    {
+        if (FirstAdminToken is { } made)
+        {
+            return made;
+        }
+        var identity = Services.GetRequiredService<IdentityStore>();
+        if (Core.Security.TokenFormat.KindOf(existing) == Core.Security.TokenKind.Api
+            && (await identity.AuthenticateAsync(existing!, ct)).User is { IsAdmin: true })
+        {
+            return existing!;
+        }
+        var admin = await identity.FirstAdminIdAsync(ct)
+            ?? throw new InvalidOperationException("this farm has users but no enabled admin; make one with 'kiln user add NAME --admin' using an admin's token");
+        return (await identity.CreateTokenAsync(admin, "kiln up (local)", Core.Security.Scopes.All, null, ct)).Token;
+    }
+
+    /// <summary>
+    /// On a farm without users, makes the first admin ('admin') and writes its token to
+    /// DATA_DIR/admin-token (0600), as Jenkins writes its initial password: the operator signs in
+    /// with it ('kiln login --token-file'), makes their own account and token, and deletes the file.
+    /// </summary>
+    private static async Task<string?> FirstAdminAsync(IdentityStore identity, KilnServerOptions options, ILogger logger, CancellationToken ct)
+    {
+        var token = await identity.CreateFirstAdminAsync("admin", "first admin, made when the farm started without users", ct);
+        if (token is null)
+        {
+            return null;
+        }
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Kiln runs on Linux");
+        }
+        Directory.CreateDirectory(options.DataDirectory);
+        var path = Path.GetFullPath(Path.Combine(options.DataDirectory, FirstAdminTokenFile));
+        // Created 0600 under a unique name, then renamed into place: never readable by others, never half-written.
+        var temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}";
+        await using (var file = new FileStream(temporary, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        {
+            await file.WriteAsync(System.Text.Encoding.ASCII.GetBytes(token + "\n"), ct);
+        }
+        File.Move(temporary, path, overwrite: true);
+        LogFirstAdmin(logger, path);
+        return token;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No user existed: made the first admin, 'admin'; its token is in {Path} (mode 0600). Sign in with 'kiln login --token-file {Path}', then delete the file")]
+    private static partial void LogFirstAdmin(ILogger logger, string path);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Kiln server listening on {Address}")]
     private static partial void LogListening(ILogger logger, string address);

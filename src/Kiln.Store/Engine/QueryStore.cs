@@ -177,13 +177,52 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
         WHERE a.work_request_id = @id ORDER BY a.attempt
         """;
 
-    public async Task<Page<WorkflowView>> ListWorkflowsAsync(string? project, string? state, long? after, int limit, CancellationToken ct)
+    /// <summary>
+    /// A list for a caller who may not see some private projects leaves their rows out: it walks
+    /// the primary key with that filter (and the state's), with the planner's usual settings. The
+    /// tuned statements above serve everyone else (admins, and every caller while no private
+    /// project is hidden from it) and every list of one project.
+    /// </summary>
+    private static readonly string ListVisibleWorkflowsSql = $"""
+        SELECT {WorkflowColumns}
+        FROM workflows w JOIN projects p ON p.id = w.project_id
+        WHERE w.id < @after AND NOT (w.project_id = ANY (@hidden)) AND (@state::text IS NULL OR w.state = @state::text)
+        ORDER BY w.id DESC
+        LIMIT @limit
+        """;
+
+    private static readonly string ListVisibleWorkRequestsSql = $"""
+        SELECT {WorkRequestColumns}
+        FROM work_requests r
+        WHERE r.id > @after AND NOT (r.project_id = ANY (@hidden))
+          AND (@state::text IS NULL OR r.state = @state::text) AND (@queue::text IS NULL OR r.queue = @queue::text)
+        ORDER BY r.id
+        LIMIT @limit
+        """;
+
+    /// <param name="hidden">Projects to leave out (private ones the caller may not see); null: none.</param>
+    public async Task<Page<WorkflowView>> ListWorkflowsAsync(string? project, string? state, long? after, int limit, CancellationToken ct, long[]? hidden = null)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         long? projectId = null;
         if (project is not null && (projectId = await ProjectIdAsync(conn, project, ct)) is null)
         {
             return new Page<WorkflowView>([], null);
+        }
+        if (hidden is not null && projectId is null)
+        {
+            await using var visible = new NpgsqlCommand(ListVisibleWorkflowsSql, conn);
+            visible.Parameters.Add(new NpgsqlParameter<long>("after", after ?? long.MaxValue));
+            visible.Parameters.Add(new NpgsqlParameter<long[]>("hidden", hidden));
+            visible.Parameters.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = (object?)state ?? DBNull.Value });
+            visible.Parameters.Add(new NpgsqlParameter<int>("limit", limit + 1));
+            var page = new List<WorkflowView>();
+            await using var rows = await visible.ExecuteReaderAsync(ct);
+            while (await rows.ReadAsync(ct))
+            {
+                page.Add(ReadWorkflow(rows, null));
+            }
+            return Paging.Of(page, limit, w => w.Id);
         }
         await using var batch = ListBatch(conn, ListWorkflowsCommand(projectId, state, after, limit + 1));
         var items = new List<WorkflowView>();
@@ -260,13 +299,30 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
         }
     }
 
-    public async Task<Page<WorkRequestSummary>> ListWorkRequestsAsync(WorkRequestFilter filter, long? after, int limit, CancellationToken ct)
+    /// <param name="hidden">Projects to leave out (private ones the caller may not see); null: none.</param>
+    public async Task<Page<WorkRequestSummary>> ListWorkRequestsAsync(WorkRequestFilter filter, long? after, int limit, CancellationToken ct, long[]? hidden = null)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         long? projectId = null;
         if (filter.Project is not null && (projectId = await ProjectIdAsync(conn, filter.Project, ct)) is null)
         {
             return new Page<WorkRequestSummary>([], null);
+        }
+        if (hidden is not null && projectId is null && filter.WorkflowId is null)
+        {
+            await using var visible = new NpgsqlCommand(ListVisibleWorkRequestsSql, conn);
+            visible.Parameters.Add(new NpgsqlParameter<long>("after", after ?? 0));
+            visible.Parameters.Add(new NpgsqlParameter<long[]>("hidden", hidden));
+            visible.Parameters.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = (object?)filter.State ?? DBNull.Value });
+            visible.Parameters.Add(new NpgsqlParameter("queue", NpgsqlDbType.Text) { Value = (object?)filter.Queue ?? DBNull.Value });
+            visible.Parameters.Add(new NpgsqlParameter<int>("limit", limit + 1));
+            var page = new List<WorkRequestSummary>();
+            await using var rows = await visible.ExecuteReaderAsync(ct);
+            while (await rows.ReadAsync(ct))
+            {
+                page.Add(ReadSummary(rows, 0));
+            }
+            return Paging.Of(page, limit, r => r.Id);
         }
         await using var batch = ListBatch(conn, ListWorkRequestsCommand(filter, projectId, after, limit + 1));
         var items = new List<WorkRequestSummary>();

@@ -32,8 +32,8 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     /// submitter waits for the first to commit, then inserts nothing and reads the winner's id.
     /// </summary>
     private const string InsertWorkflowSql = """
-        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at)
-        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline)
+        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at, submitted_by)
+        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline, @submitted_by)
         ON CONFLICT (project_id, idempotency_key) DO NOTHING
         RETURNING id
         """;
@@ -68,8 +68,8 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         WITH project AS (
             SELECT id, base_priority FROM projects WHERE name = @project
         ), workflow AS (
-            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at)
-            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline FROM project
+            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at, submitted_by)
+            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline, @submitted_by FROM project
             ON CONFLICT (project_id, idempotency_key) DO NOTHING
             RETURNING id, project_id
         ), jobs AS (
@@ -102,13 +102,14 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         FROM workflow f
         """;
 
-    public async Task<SubmissionResult> SubmitAsync(WorkflowPlan plan, string documentJson, CancellationToken ct)
+    /// <param name="submittedBy">The user submitting it (recorded: a contributor may cancel and retry its own work).</param>
+    public async Task<SubmissionResult> SubmitAsync(WorkflowPlan plan, string documentJson, CancellationToken ct, long? submittedBy = null)
     {
         var now = time.GetUtcNow();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         if (plan.WorkRequests.Count <= SmallWorkflowMax && plan.EdgeCount <= 4 * SmallWorkflowMax)
         {
-            return await SubmitSmallAsync(conn, plan, documentJson, now, ct);
+            return await SubmitSmallAsync(conn, plan, documentJson, now, submittedBy, ct);
         }
         var (projectId, basePriority) = await EnsureProjectAsync(conn, plan.Project, now, ct);
 
@@ -124,6 +125,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             insert.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
             insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
             insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
+            insert.Parameters.Add(new NpgsqlParameter<long?>("submitted_by", submittedBy));
             var id = await insert.ExecuteScalarAsync(ct);
             if (id is null)
             {
@@ -206,7 +208,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     }
 
     /// <summary>One round trip, one implicit transaction: the project made sure of, then <see cref="SmallWorkflowSql"/>.</summary>
-    private static async Task<SubmissionResult> SubmitSmallAsync(NpgsqlConnection conn, WorkflowPlan plan, string documentJson, DateTimeOffset now, CancellationToken ct)
+    private static async Task<SubmissionResult> SubmitSmallAsync(NpgsqlConnection conn, WorkflowPlan plan, string documentJson, DateTimeOffset now, long? submittedBy, CancellationToken ct)
     {
         var w = plan.WorkRequests;
         var store = new NpgsqlBatchCommand(SmallWorkflowSql);
@@ -219,6 +221,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         p.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
+        p.Add(new NpgsqlParameter<long?>("submitted_by", submittedBy));
         p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
         p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
         p.Add(new NpgsqlParameter<string[]>("names", [.. w.Select(x => x.Name)]));

@@ -23,7 +23,9 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         """;
 
     private static readonly string ListSql = $"""
-        SELECT {ViewColumns} FROM projects p WHERE (@after IS NULL OR p.id > @after) ORDER BY p.id LIMIT @limit
+        SELECT {ViewColumns} FROM projects p
+        WHERE (@after IS NULL OR p.id > @after) AND NOT (p.id = ANY (@hidden))
+        ORDER BY p.id LIMIT @limit
         """;
 
     private static readonly string GetSql = $"SELECT {ViewColumns} FROM projects p WHERE p.name = @name";
@@ -57,9 +59,11 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         WHERE id = ANY(ARRAY(SELECT id FROM locked)) AND state IN ('pending', 'blocked')
         """;
 
-    public async Task<Page<ProjectView>> ListAsync(long? after, int limit, CancellationToken ct)
+    /// <param name="hidden">Private projects the caller may not see (left out); null: none.</param>
+    public async Task<Page<ProjectView>> ListAsync(long? after, int limit, CancellationToken ct, long[]? hidden = null)
     {
         await using var cmd = dataSource.CreateCommand(ListSql);
+        cmd.Parameters.Add(new NpgsqlParameter<long[]>("hidden", hidden ?? []));
         cmd.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Bigint) { Value = (object?)after ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter<int>("limit", limit + 1));
         var items = new List<ProjectView>();

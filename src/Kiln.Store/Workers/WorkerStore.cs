@@ -78,7 +78,7 @@ public sealed partial class WorkerStore(NpgsqlDataSource dataSource, TimeProvide
     /// <returns>The worker's id and new secret, or null when an operator has disabled a worker of that name.</returns>
     public async Task<(long Id, string Secret)?> RegisterAsync(RegisterWorkerRequest request, CancellationToken ct)
     {
-        var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var secret = Core.Security.TokenFormat.New(Core.Security.TokenKind.Worker);
         await using var cmd = dataSource.CreateCommand(RegisterSql);
         cmd.Parameters.Add(new NpgsqlParameter<string>("name", request.Name));
         cmd.Parameters.Add(new NpgsqlParameter<byte[]>("hash", Hash(secret)));
