@@ -133,6 +133,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             // Identity and access (docs/security.md).
             services.AddSingleton<IdentityStore>();
             services.AddSingleton<AccessStore>();
+            services.AddSingleton<AuditStore>();
             services.AddSingleton<ProjectAccess>();
             if (!options.HandleShutdownSignals)
             {

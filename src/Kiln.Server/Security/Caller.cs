@@ -28,6 +28,11 @@ public sealed record Caller(AuthenticatedUser? User, WorkerIdentity? Worker, str
     /// <summary>Who did it, for the audit log and messages: the user's or worker's name, else "anonymous".</summary>
     public string Name => User?.Name ?? Worker?.Name ?? "anonymous";
 
+    /// <summary>This caller as the audit log records it.</summary>
+    public AuditActor Actor => User is { } u ? new AuditActor("user", u.UserId, u.Name, Address)
+        : Worker is { } w ? new AuditActor("worker", w.Id, w.Name, Address)
+        : new AuditActor("anonymous", null, "anonymous", Address);
+
     public static Caller Of(HttpContext http) => http.Items.TryGetValue(ItemKey, out var caller) && caller is Caller c ? c : Anonymous with { Address = Address_(http) };
 
     internal static void Set(HttpContext http, Caller caller) => http.Items[ItemKey] = caller;
