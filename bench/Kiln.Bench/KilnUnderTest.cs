@@ -18,13 +18,17 @@ public sealed class KilnUnderTest : IAsyncDisposable
 
     private readonly List<HttpClient> _clients = [];
 
-    private KilnUnderTest(KilnServerHost host, string connectionString, string database)
+    private KilnUnderTest(KilnServerHost host, string connectionString, string database, string adminToken)
     {
         Host = host;
         ConnectionString = connectionString;
         Database = database;
+        AdminToken = adminToken;
         Client = NewClient();
     }
+
+    /// <summary>The farm's first admin's API token: every client signs in with it, as the CLI does.</summary>
+    public string AdminToken { get; }
 
     public KilnServerHost Host { get; }
 
@@ -32,7 +36,7 @@ public sealed class KilnUnderTest : IAsyncDisposable
 
     public string Database { get; }
 
-    /// <summary>An unauthenticated client, as the CLI submits with.</summary>
+    /// <summary>A client signed in as the admin, as the CLI submits with.</summary>
     public HttpClient Client { get; }
 
     public T Service<T>() where T : notnull => Host.Services.GetRequiredService<T>();
@@ -67,7 +71,7 @@ public sealed class KilnUnderTest : IAsyncDisposable
                 WorkerToken = RegistrationToken,
             },
             logging: b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
-        return new KilnUnderTest(host, cs, database);
+        return new KilnUnderTest(host, cs, database, await host.LocalAdminTokenAsync(null, CancellationToken.None));
     }
 
     public HttpClient NewClient()
@@ -77,6 +81,7 @@ public sealed class KilnUnderTest : IAsyncDisposable
             BaseAddress = new Uri(Host.Url),
             Timeout = TimeSpan.FromSeconds(120),
         };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
         _clients.Add(client);
         return client;
     }

@@ -39,6 +39,7 @@ switch (options.Command)
     case "writes": await Step(() => WritesBench.RunAsync(cluster, options)); break;
     case "claim": await Step(() => ClaimBench.RunAsync(cluster, options)); break;
     case "lists": await Step(() => ListsBench.RunAsync(cluster, options)); break;
+    case "auth": await Step(() => AuthBench.RunAsync(cluster, options)); break;
     default:
         var lifecycle = await Step(() => LifecycleBench.RunAsync(cluster, options));
         await Step(() => CeilingBench.RunAsync(cluster, options, lifecycle));
@@ -46,6 +47,7 @@ switch (options.Command)
         await Step(() => GraphBench.RunAsync(cluster, options));
         await Step(() => WritesBench.RunAsync(cluster, options));
         await Step(() => ClaimBench.RunAsync(cluster, options));
+        await Step(() => AuthBench.RunAsync(cluster, options));
         break;
 }
 

@@ -34,6 +34,9 @@ public sealed class LocalFarm : IAsyncLifetime
         {
             throw new InvalidOperationException($"'kiln up' exited with {Up.ExitCode}:\n{Up.Output}");
         }
+        // kiln up wrote the farm admin's token beside its data, as the README's second terminal uses it.
+        using var config = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Directory, ".kiln", "client.json")));
+        Client.Bearer = config.RootElement.GetProperty("token").GetString();
     }
 
     /// <summary>A client command run from the farm's directory, as a user in the README's second terminal runs it.</summary>
