@@ -55,6 +55,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Urls);
+        TlsSetup.Apply(builder, options); // Refuses plain http beyond loopback (ListenPolicy) before anything starts.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 2L * options.MaxDocumentBytes);
         builder.Logging.ClearProviders();
         if (logging is not null)
