@@ -145,4 +145,16 @@ public sealed class ListenPolicyTests
     {
         Assert.Contains("--behind-proxy", ListenPolicy.Refusal(Listen("http://127.0.0.1:8080", trustedProxies: "10.0.0.5")), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("https://farm.example.org:8443", "https://[::]:8443", "https://farm.example.org:8443")]
+    [InlineData("http://127.0.0.1:8080;https://farm.example.org:8443", "https://[::]:8443", "https://farm.example.org:8443")]
+    [InlineData("http://127.0.0.1:0", "http://127.0.0.1:41234", "http://127.0.0.1:41234")]
+    [InlineData("http://[::]:8080", "http://[::]:8080", "http://127.0.0.1:8080")]
+    [InlineData("http://0.0.0.0:8080", "http://0.0.0.0:8080", "http://0.0.0.0:8080")]
+    [InlineData("http://localhost:8080", "http://localhost:8080", "http://localhost:8080")]
+    public void The_advertised_url_keeps_the_host_name_a_certificate_would_name(string urls, string bound, string advertised)
+    {
+        Assert.Equal(advertised, TlsSetup.AdvertisedUrl(urls, bound));
+    }
 }

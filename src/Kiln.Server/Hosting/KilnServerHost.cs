@@ -162,7 +162,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             LogListening(app.Logger, address);
-            return new KilnServerHost(app, cluster, address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), workerToken);
+            return new KilnServerHost(app, cluster, TlsSetup.AdvertisedUrl(options.Urls, address), workerToken);
         }
         catch
         {

@@ -1,7 +1,9 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -82,6 +84,39 @@ public static class TlsSetup
         {
             throw new ListenRefusedException($"cannot read --tls-cert {certFile} or --tls-key {keyFile}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The URL clients and local workers should use for the address Kestrel bound
+    /// (<paramref name="bound"/>): a wildcard IPv6 binding becomes 127.0.0.1, and when the
+    /// operator gave a host name (<c>https://farm.example.org:8443</c>, which Kestrel binds on
+    /// every interface and reports as <c>[::]</c>) that name is kept — a TLS certificate names
+    /// the host, so a client dialling 127.0.0.1 would refuse it.
+    /// </summary>
+    public static string AdvertisedUrl(string listenUrls, string bound)
+    {
+        var local = bound.Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
+        BindingAddress boundAddress;
+        try
+        {
+            boundAddress = BindingAddress.Parse(bound);
+        }
+        catch (FormatException)
+        {
+            return local;
+        }
+        foreach (var url in listenUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var asked = BindingAddress.Parse(url);
+            var named = !asked.IsUnixPipe && !asked.IsNamedPipe && asked.Host is not ("*" or "+")
+                && !string.Equals(asked.Host, "localhost", StringComparison.OrdinalIgnoreCase)
+                && !IPAddress.TryParse(asked.Host.Trim('[', ']'), out _);
+            if (named && asked.Port == boundAddress.Port && string.Equals(asked.Scheme, boundAddress.Scheme, StringComparison.OrdinalIgnoreCase))
+            {
+                return $"{boundAddress.Scheme}://{asked.Host}:{boundAddress.Port}";
+            }
+        }
+        return local;
     }
 
     /// <summary>X-Forwarded-For and -Proto, from loopback unless <paramref name="trusted"/> names the proxies instead.</summary>
