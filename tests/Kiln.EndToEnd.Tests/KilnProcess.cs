@@ -51,7 +51,7 @@ public sealed partial class KilnProcess : IAsyncDisposable
         {
             psi.ArgumentList.Add(a);
         }
-        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN"])
+        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN", "KILN_TLS_CERT", "KILN_TLS_KEY", "KILN_BEHIND_PROXY", "KILN_TRUSTED_PROXIES"])
         {
             psi.Environment.Remove(name);
         }
@@ -81,7 +81,7 @@ public sealed partial class KilnProcess : IAsyncDisposable
         {
             psi.ArgumentList.Add(a);
         }
-        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN"])
+        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN", "KILN_TLS_CERT", "KILN_TLS_KEY", "KILN_BEHIND_PROXY", "KILN_TRUSTED_PROXIES"])
         {
             psi.Environment.Remove(name);
         }

@@ -40,7 +40,7 @@ public static class CliRun
         catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
             var why = e.InnerException?.InnerException?.Message ?? e.InnerException?.Message ?? e.Message;
-            return Fail(command, $"no TLS (https) connection to {server}: {why.TrimEnd('.')}; a farm started by 'kiln up' or 'kiln server' speaks plain http:// unless a proxy adds TLS", Unreachable);
+            return Fail(command, $"no TLS (https) connection to {server}: {why.TrimEnd('.')}; a farm started by 'kiln up' or 'kiln server' speaks plain http:// unless it was given --tls-cert or a proxy adds TLS", Unreachable);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError == HttpRequestError.ConnectionError)
         {

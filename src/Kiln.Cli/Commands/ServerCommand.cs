@@ -21,6 +21,8 @@ public static class ServerCommand
 
         var metricsDetailed = new Option<bool>("--metrics-detailed") { Description = "Label /metrics by job name and worker too (high cardinality; default off)" };
         var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxLog, metricsDetailed };
+        var transport = new TransportSecurityOptions();
+        transport.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -40,7 +42,7 @@ public static class ServerCommand
                 await Console.Error.WriteLineAsync("kiln server: --leadership-seconds must be 3 to 30");
                 return 2;
             }
-            var options = new KilnServerOptions
+            var options = transport.Apply(parse, new KilnServerOptions
             {
                 DatabaseUrl = parse.GetValue(database) ?? Env("KILN_DATABASE_URL"),
                 DataDirectory = parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln",
@@ -52,7 +54,12 @@ public static class ServerCommand
                 MaxArtifactBytes = parse.GetValue(maxArtifact),
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
-            };
+            });
+            if (ListenPolicy.Refusal(options) is { } refusal)
+            {
+                await Console.Error.WriteLineAsync($"kiln server: {refusal}");
+                return 2;
+            }
             return await RunAsync(options, ct);
         });
         return command;
@@ -69,6 +76,11 @@ public static class ServerCommand
         try
         {
             host = await KilnServerHost.StartAsync(options, ct: ct);
+        }
+        catch (ListenRefusedException e)
+        {
+            await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
+            return 2;
         }
         catch (ManagedPostgresException e)
         {

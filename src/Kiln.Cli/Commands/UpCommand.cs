@@ -35,15 +35,21 @@ public static class UpCommand
         {
             dataDir, urls, workers, slots, demo, examples, exit,
         };
+        var transport = new TransportSecurityOptions();
+        transport.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var options = new KilnServerOptions
+            var options = transport.Apply(parse, new KilnServerOptions
             {
                 DataDirectory = Path.GetFullPath(parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln"),
                 Urls = parse.GetValue(urls) ?? Env("KILN_URLS") ?? "http://127.0.0.1:8080",
                 WorkerToken = Env("KILN_WORKER_TOKEN"),
                 HandleShutdownSignals = false,
-            };
+            });
+            if (ListenPolicy.Refusal(options) is { } refusal)
+            {
+                return CliRun.Fail("up", refusal, 2);
+            }
             var demoFiles = parse.GetValue(demo) ? DemoFiles(parse.GetValue(examples)!) : null;
             if (demoFiles is { Count: 0 })
             {
@@ -85,6 +91,10 @@ public static class UpCommand
         {
             Views.Line($"Starting Kiln in [bold]{Markup.Escape(options.DataDirectory)}[/] …");
             host = await KilnServerHost.StartAsync(options, ct: ct);
+        }
+        catch (ListenRefusedException e)
+        {
+            return CliRun.Fail("up", e.Message, 2);
         }
         catch (Exception e) when (e is ManagedPostgresException or Npgsql.NpgsqlException or IOException)
         {

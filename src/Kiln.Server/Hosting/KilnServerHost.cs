@@ -66,6 +66,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Urls);
+        TlsSetup.Apply(builder, options); // Refuses plain http beyond loopback (ListenPolicy) before anything starts.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 2L * options.MaxDocumentBytes);
         builder.Logging.ClearProviders();
         if (logging is not null)
@@ -180,7 +181,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             LogListening(app.Logger, address);
-            return new KilnServerHost(app, cluster, address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), workerToken) { FirstAdminToken = bootstrapAdminToken };
+            return new KilnServerHost(app, cluster, TlsSetup.AdvertisedUrl(options.Urls, address), workerToken) { FirstAdminToken = bootstrapAdminToken };
         }
         catch
         {

@@ -49,6 +49,28 @@ public sealed record KilnServerOptions
     public bool MetricsDetailed { get; init; }
 
     /// <summary>
+    /// PEM certificate chain for https:// listen URLs (--tls-cert, KILN_TLS_CERT): the server's
+    /// certificate first, then any intermediates. Goes with <see cref="TlsKeyFile"/>.
+    /// </summary>
+    public string? TlsCertificateFile { get; init; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificateFile"/> (--tls-key, KILN_TLS_KEY).</summary>
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>
+    /// TLS ends at a reverse proxy in front of Kiln (--behind-proxy, KILN_BEHIND_PROXY=1): plain
+    /// http may listen beyond loopback, and X-Forwarded-For/-Proto are honoured from
+    /// <see cref="TrustedProxies"/> only.
+    /// </summary>
+    public bool BehindProxy { get; init; }
+
+    /// <summary>
+    /// Addresses or CIDR networks whose X-Forwarded-* headers are believed (--trusted-proxy,
+    /// KILN_TRUSTED_PROXIES); empty = loopback only (127.0.0.0/8 and ::1). Naming any replaces loopback.
+    /// </summary>
+    public IReadOnlyList<string> TrustedProxies { get; init; } = [];
+
+    /// <summary>
     /// Stop on SIGINT/SIGTERM (the default, for <c>kiln server</c>). <c>kiln up</c> turns it off: it
     /// hosts the server in-process and stops it itself, after its workers have reported.
     /// </summary>
