@@ -72,6 +72,10 @@ public sealed class AuthorizationMatrixTests(ServerFixture server, ITestOutputHe
                         {
                             failures.Add($"{name} ({policy}) by {caller}: expected {expected}, got {status} {Cut(text)}");
                         }
+                        else if (status == 401 && policy != "registration" && response.Headers.WwwAuthenticate.Count == 0)
+                        {
+                            failures.Add($"{name} ({policy}) by {caller}: a 401 without WWW-Authenticate");
+                        }
                         else if (expected == MatrixOutcome.Succeeds && !scoped && Hides(caller)
                             && text.Contains(AuthorizationMatrixFarm.Project, StringComparison.Ordinal))
                         {

@@ -27,6 +27,10 @@ public static class AccessMiddleware
             // missing query parameter must not answer a caller without a secret before the 401.
             if (await WorkerAuthFilter.AuthenticateAsync(http, http.RequestServices.GetRequiredService<WorkerStore>()) is { } refused)
             {
+                if (refused is IStatusCodeHttpResult { StatusCode: StatusCodes.Status401Unauthorized })
+                {
+                    http.Response.Headers.WWWAuthenticate = "Bearer realm=\"kiln\"";
+                }
                 await refused.ExecuteAsync(http);
                 return;
             }
