@@ -11,9 +11,17 @@ public sealed class WorkerAuthFilter(WorkerStore workers) : IEndpointFilter
 
     public static WorkerIdentity Worker(HttpContext context) => (WorkerIdentity)context.Items[ItemKey]!;
 
-    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
+        context.HttpContext.Items.ContainsKey(ItemKey) || await AuthenticateAsync(context.HttpContext, workers) is not { } refusal
+            ? await next(context)
+            : refusal;
+
+    /// <summary>
+    /// Authenticates the worker (null) or answers why not. The access middleware calls it before
+    /// the endpoint binds its parameters, so a bad secret is a 401 even when the query is wrong.
+    /// </summary>
+    public static async Task<IResult?> AuthenticateAsync(HttpContext http, WorkerStore workers)
     {
-        var http = context.HttpContext;
         var secret = BearerToken(http.Request);
         if (secret is null)
         {
@@ -29,7 +37,7 @@ public sealed class WorkerAuthFilter(WorkerStore workers) : IEndpointFilter
             return ApiProblems.Unauthorized("unknown worker secret; register again with the farm's registration token");
         }
         http.Items[ItemKey] = worker;
-        return await next(context);
+        return null;
     }
 
     public static string? BearerToken(HttpRequest request)

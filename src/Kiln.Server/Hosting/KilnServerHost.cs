@@ -153,7 +153,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddProblemDetails();
             services.AddExceptionHandler<ApiExceptionHandler>();
             services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
-            services.AddOpenApi("v1");
+            services.AddOpenApi("v1", o => o.AddKilnAccess());
             // A query or route value that does not bind is a 400 naming it (ApiExceptionHandler), not an empty 400.
             services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 

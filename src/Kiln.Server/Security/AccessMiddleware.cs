@@ -21,7 +21,23 @@ public static class AccessMiddleware
     public static IApplicationBuilder UseKilnAccess(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var policy = http.GetEndpoint()?.Metadata.GetMetadata<AccessMetadata>()?.Policy;
-        if (policy is null or AccessPolicy.Public or AccessPolicy.Worker or AccessPolicy.Registration)
+        if (policy == AccessPolicy.Worker)
+        {
+            // Here, not only in the endpoint's filter: filters run after parameter binding, and a
+            // missing query parameter must not answer a caller without a secret before the 401.
+            if (await WorkerAuthFilter.AuthenticateAsync(http, http.RequestServices.GetRequiredService<WorkerStore>()) is { } refused)
+            {
+                if (refused is IStatusCodeHttpResult { StatusCode: StatusCodes.Status401Unauthorized })
+                {
+                    http.Response.Headers.WWWAuthenticate = "Bearer realm=\"kiln\"";
+                }
+                await refused.ExecuteAsync(http);
+                return;
+            }
+            await next(http);
+            return;
+        }
+        if (policy is null or AccessPolicy.Public or AccessPolicy.Registration)
         {
             // No endpoint (routing answers 404/405), or the endpoint authenticates on its own.
             await next(http);

@@ -1,0 +1,192 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using Kiln.Contracts;
+using Kiln.Core.Security;
+using Kiln.Store.Identity;
+using Kiln.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Kiln.Engine.Tests;
+
+/// <summary>Who calls, in the authorization matrix.</summary>
+public enum MatrixCaller
+{
+    Anonymous,
+    Viewer,
+    Contributor,
+    Maintainer,
+    OwnerOfOtherProject,
+    WorkerOfOtherPool,
+    Registrar,
+    RevokedToken,
+    ExpiredToken,
+
+    /// <summary>A token of a user an admin disabled.</summary>
+    DisabledUser,
+
+    /// <summary>The maintainer's token with only the 'read' scope.</summary>
+    ReadOnlyToken,
+    Admin,
+}
+
+/// <summary>
+/// The farm the authorization matrix runs against: a private project P (owned by the admin, who
+/// submitted its one workflow, whose one work request ran and left a log and an artifact), its
+/// viewer, contributor and maintainer, the owner of another private project, a worker of another
+/// pool, a revoked and an expired token. Users, memberships and the pool are made with SQL, the
+/// tokens with <see cref="IdentityStore.CreateTokenAsync"/>: nothing depends on the identity API.
+/// </summary>
+public sealed class AuthorizationMatrixFarm
+{
+    public const string Project = "matrix-private";
+    public const string OtherProject = "matrix-other";
+    public const string ArtifactPath = "out/result.txt";
+
+    private readonly ServerFixture _server;
+    private readonly Dictionary<MatrixCaller, string?> _tokens = [];
+    private int _fresh;
+
+    private AuthorizationMatrixFarm(ServerFixture server) => _server = server;
+
+    public long WorkflowId { get; private set; }
+
+    public long WorkRequestId { get; private set; }
+
+    public string ViewerName => "matrix-viewer";
+
+    /// <summary>The bearer token a caller sends (null: none).</summary>
+    public string? TokenOf(MatrixCaller caller) => _tokens[caller];
+
+    public static async Task<AuthorizationMatrixFarm> CreateAsync(ServerFixture server)
+    {
+        var farm = new AuthorizationMatrixFarm(server);
+        await farm.SetUpAsync();
+        return farm;
+    }
+
+    private async Task SetUpAsync()
+    {
+        var services = _server.Host.Services;
+        var identity = services.GetRequiredService<IdentityStore>();
+        var access = services.GetRequiredService<AccessStore>();
+        var admin = (await identity.FirstAdminIdAsync(CancellationToken.None))!.Value;
+        Assert.NotNull(await access.CreateProjectAsync(Project, admin, isPrivate: true, "", CancellationToken.None));
+
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        async Task<long> UserAsync(string name) => (long)(await Scalar(db, "INSERT INTO users (name, created_at) VALUES (@a, now()) RETURNING id", name))!;
+        var viewer = await UserAsync(ViewerName);
+        var contributor = await UserAsync("matrix-contributor");
+        var maintainer = await UserAsync("matrix-maintainer");
+        var otherOwner = await UserAsync("matrix-other-owner");
+        foreach (var (user, role) in new[] { (viewer, "viewer"), (contributor, "contributor"), (maintainer, "maintainer") })
+        {
+            await Scalar(db, "INSERT INTO project_members (project_id, user_id, role, added_at) SELECT id, @b, @a, now() FROM projects WHERE name = @c", role, user, Project);
+        }
+        Assert.NotNull(await access.CreateProjectAsync(OtherProject, otherOwner, isPrivate: true, "", CancellationToken.None));
+
+        // Every scope on every token: a non-admin's 'admin' scope must still not make it an admin.
+        async Task<(long Id, string Token)> TokenAsync(long user) => await identity.CreateTokenAsync(user, "matrix", Scopes.All, null, CancellationToken.None);
+        _tokens[MatrixCaller.Anonymous] = null;
+        _tokens[MatrixCaller.Admin] = _server.AdminToken;
+        _tokens[MatrixCaller.Viewer] = (await TokenAsync(viewer)).Token;
+        _tokens[MatrixCaller.Contributor] = (await TokenAsync(contributor)).Token;
+        _tokens[MatrixCaller.Maintainer] = (await TokenAsync(maintainer)).Token;
+        _tokens[MatrixCaller.OwnerOfOtherProject] = (await TokenAsync(otherOwner)).Token;
+        var (revokedId, revoked) = await TokenAsync(maintainer);
+        await Scalar(db, "UPDATE api_tokens SET revoked_at = now() WHERE id = @b", "", revokedId);
+        _tokens[MatrixCaller.RevokedToken] = revoked;
+        var (expiredId, expired) = await TokenAsync(maintainer);
+        await Scalar(db, "UPDATE api_tokens SET expires_at = now() - interval '1 day' WHERE id = @b", "", expiredId);
+        _tokens[MatrixCaller.ExpiredToken] = expired;
+        _tokens[MatrixCaller.Registrar] = _server.Host.WorkerToken;
+        _tokens[MatrixCaller.ReadOnlyToken] = (await identity.CreateTokenAsync(maintainer, "matrix read-only", Scopes.Read, null, CancellationToken.None)).Token;
+        var disabled = await UserAsync("matrix-disabled");
+        await Scalar(db, "INSERT INTO project_members (project_id, user_id, role, added_at) SELECT id, @b, 'maintainer', now() FROM projects WHERE name = @c", "", disabled, Project);
+        _tokens[MatrixCaller.DisabledUser] = (await TokenAsync(disabled)).Token;
+        await Scalar(db, "UPDATE users SET disabled_at = now() WHERE id = @b", "", disabled);
+
+        await Scalar(db, "INSERT INTO worker_pools (name, created_at) VALUES (@a, now())", "matrix-pool");
+        _tokens[MatrixCaller.WorkerOfOtherPool] = await WorkerSecretAsync("matrix-outsider", "matrix-nothing");
+        await Scalar(db, "UPDATE workers SET pool_id = (SELECT id FROM worker_pools WHERE name = @a) WHERE name = @c", "matrix-pool", 0, "matrix-outsider");
+
+        await RunOneJobAsync();
+    }
+
+    /// <summary>P's workflow, submitted by the admin: its work request runs on a worker of the default pool, logs, uploads an artifact and succeeds.</summary>
+    private async Task RunOneJobAsync()
+    {
+        using var submitted = await _server.Client.PostAsJsonAsync("/api/v1/workflows", new WorkflowDocument
+        {
+            Project = Project,
+            Jobs = new() { ["build"] = new JobDocument { Run = "true", Requires = new() { Queue = "matrix-p-builds" } } },
+        });
+        submitted.EnsureSuccessStatusCode();
+        WorkflowId = (await submitted.Content.ReadFromJsonAsync<SubmitWorkflowResponse>())!.Id;
+
+        using var runner = _server.AnonymousClient();
+        runner.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await WorkerSecretAsync("matrix-runner", "matrix-p-builds"));
+        using var claimed = await runner.PostAsJsonAsync("/api/v1/workers/claim", new ClaimRequest(1, 10));
+        claimed.EnsureSuccessStatusCode();
+        var assignment = Assert.Single((await claimed.Content.ReadFromJsonAsync<ClaimResponse>())!.Assignments);
+        WorkRequestId = assignment.WorkRequestId;
+        var lease = assignment.LeaseToken.ToString();
+
+        var content = "built\n"u8.ToArray();
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        using (var log = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/work-requests/{WorkRequestId}/log?attempt={assignment.Attempt}&offset=0") { Content = new ByteArrayContent(content) })
+        {
+            log.Headers.Add("Kiln-Lease-Token", lease);
+            (await runner.SendAsync(log)).EnsureSuccessStatusCode();
+        }
+        using (var upload = new HttpRequestMessage(HttpMethod.Put, $"/api/v1/work-requests/{WorkRequestId}/artifacts/content?sha256={sha}&size={content.Length}&offset=0") { Content = new ByteArrayContent(content) })
+        {
+            upload.Headers.Add("Kiln-Lease-Token", lease);
+            (await runner.SendAsync(upload)).EnsureSuccessStatusCode();
+        }
+        using var declared = await runner.PostAsJsonAsync($"/api/v1/work-requests/{WorkRequestId}/artifacts", new ArtifactUploadRequest(assignment.LeaseToken, ArtifactPath, sha, content.Length));
+        Assert.True((await declared.Content.ReadFromJsonAsync<ArtifactUploadResponse>())!.Complete);
+        using var completed = await runner.PostAsJsonAsync($"/api/v1/work-requests/{WorkRequestId}/complete", new CompleteRequest(assignment.LeaseToken, "succeeded", 0, null));
+        completed.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>A new worker (default pool) serving <paramref name="queue"/>; its secret.</summary>
+    public async Task<string> WorkerSecretAsync(string name, string queue = "matrix-nothing")
+    {
+        using var registrar = _server.AnonymousClient();
+        registrar.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _server.Host.WorkerToken);
+        using var response = await registrar.PostAsJsonAsync("/api/v1/workers/register", new RegisterWorkerRequest(name, ["amd64"], [], [queue], 1));
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<RegisterWorkerResponse>())!.Secret;
+    }
+
+    /// <summary>A name no row has used yet (fresh workers, notices, registrations).</summary>
+    public string FreshName(string what) => $"matrix-{what}-{Interlocked.Increment(ref _fresh)}";
+
+    /// <summary>A fresh worker, for operations that change or remove the one they name.</summary>
+    public async Task<string> FreshWorkerAsync()
+    {
+        var name = FreshName("target");
+        await WorkerSecretAsync(name);
+        return name;
+    }
+
+    /// <summary>A fresh notice, for operations that clear the one they name.</summary>
+    public async Task<string> FreshNoticeAsync()
+    {
+        using var posted = await _server.Client.PostAsJsonAsync("/api/v1/notices", new { severity = "info", text = FreshName("notice") });
+        posted.EnsureSuccessStatusCode();
+        return (await posted.Content.ReadFromJsonAsync<NoticeView>())!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<object?> Scalar(NpgsqlConnection db, string sql, string a, long b = 0, string c = "")
+    {
+        await using var cmd = new NpgsqlCommand(sql, db);
+        cmd.Parameters.AddWithValue("a", a);
+        cmd.Parameters.AddWithValue("b", b);
+        cmd.Parameters.AddWithValue("c", c);
+        return await cmd.ExecuteScalarAsync();
+    }
+}
