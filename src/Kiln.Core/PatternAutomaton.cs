@@ -13,6 +13,7 @@ internal sealed class PatternAutomaton
     private readonly Dictionary<long, int> _edges = [];
     private readonly List<int> _fail = [0];
     private readonly List<int> _longest = [0];
+    private readonly List<int> _depth = [0];
 
     public PatternAutomaton(IEnumerable<byte[]> patterns)
     {
@@ -28,6 +29,7 @@ internal sealed class PatternAutomaton
                     next = _fail.Count;
                     _fail.Add(0);
                     _longest.Add(0);
+                    _depth.Add(_depth[node] + 1);
                     children.Add([]);
                     children[node].Add(next);
                     if (node == 0)
@@ -68,6 +70,12 @@ internal sealed class PatternAutomaton
 
     /// <summary>The longest pattern ending where <paramref name="state"/> was reached, or 0.</summary>
     public int MatchLength(int state) => _longest[state];
+
+    /// <summary>
+    /// How many of the last bytes read could still begin an occurrence: the longest suffix of the
+    /// input that is the start of a pattern. Anything before it is no part of an occurrence yet to come.
+    /// </summary>
+    public int Depth(int state) => _depth[state];
 
     private int Child(int node, byte b) => node == 0
         ? (_root[b] == 0 ? -1 : _root[b])

@@ -9,8 +9,8 @@ namespace Kiln.Core;
 /// encodings, its hex and its JSON-escaped forms, and each line of a multi-line value (see
 /// docs/worker.md, "Secrets in logs"). Values shorter than <see cref="MinimumLength"/> characters
 /// are not masked. Works on bytes, so everything that is not a secret passes through unchanged,
-/// invalid UTF-8 included. A secret split across chunks is still masked: the last
-/// <see cref="HoldBack"/> bytes of a chunk at most are held until the next one or <see cref="Flush(IBufferWriter{byte})"/>.
+/// invalid UTF-8 included. A secret split across chunks is still masked: the end of a chunk that
+/// could begin a secret (at most <see cref="HoldBack"/> bytes) is held until the next one or <see cref="Flush(IBufferWriter{byte})"/>.
 /// Overlapping or adjacent occurrences become one <c>***</c>. One pass over the input, whatever the number of secrets.
 /// Not thread-safe: one instance per stream.
 /// </summary>
@@ -43,8 +43,11 @@ public sealed class SecretMasker
     /// <summary>True when nothing would be masked (no values, or all too short): input passes through as it is.</summary>
     public bool IsEmpty => _patterns.IsEmpty;
 
-    /// <summary>Most bytes held back between calls (longest form − 1).</summary>
-    public int HoldBack => Math.Max(0, _patterns.LongestPattern - 1);
+    /// <summary>
+    /// Most bytes held back between calls (the longest form's length). Only what could begin a
+    /// secret is held: a log line that does not end in the start of one is written out whole.
+    /// </summary>
+    public int HoldBack => _patterns.LongestPattern;
 
     /// <summary>Masks <paramref name="chunk"/>, the next part of the stream, into <paramref name="output"/>, holding back a tail that might begin a secret.</summary>
     public void Process(ReadOnlySpan<byte> chunk, IBufferWriter<byte> output)
@@ -67,11 +70,10 @@ public sealed class SecretMasker
             }
             if (_pendingCount == _pending.Length)
             {
-                // Keep at most the longest form's length: what lies before cannot be part of an occurrence not yet seen whole.
-                Emit(_position - _patterns.LongestPattern + 1, output);
+                Emit(_position - _patterns.Depth(_state), output);
             }
         }
-        Emit(_position - _patterns.LongestPattern + 1, output);
+        Emit(_position - _patterns.Depth(_state), output);
     }
 
     /// <summary>The stream ended (for now): writes out what was held back. What follows is masked as a new stream.</summary>
@@ -160,7 +162,7 @@ public sealed class SecretMasker
 
     /// <summary>
     /// Writes out the input before <paramref name="safe"/>: no occurrence not yet seen whole can
-    /// start there. An occurrence starting there is written as <c>***</c> at once, even if it may
+    /// start there (the bytes after it are the longest run that could still begin one). An occurrence starting there is written as <c>***</c> at once, even if it may
     /// still grow (the rest is then swallowed), so what is held stays bounded.
     /// </summary>
     private void Emit(long safe, IBufferWriter<byte> output)

@@ -174,6 +174,17 @@ public sealed class SecretMaskerTests
     }
 
     [Fact]
+    public void Only_a_tail_that_could_begin_a_secret_is_held_back_so_a_live_log_is_not_delayed()
+    {
+        var masker = new SecretMasker([Secret]);
+
+        Assert.Equal("compiling foo.c\n"u8.ToArray(), masker.Process("compiling foo.c\n"u8));
+        Assert.Equal("token="u8.ToArray(), masker.Process("token=hunter2-S"u8));
+        Assert.Equal("hunter2-Sx\n"u8.ToArray(), masker.Process("x\n"u8));
+        Assert.Empty(masker.Flush());
+    }
+
+    [Fact]
     public void Values_shorter_than_four_characters_are_not_masked()
     {
         var masker = new SecretMasker(["abc", "", "x"]);
