@@ -13,8 +13,15 @@ namespace Kiln.Engine.Tests;
 /// environment, and the log and result the server receives have them masked. A real task process
 /// (bash) and a real server; the assignment's secrets are filled in by the test, as the server will.
 /// </summary>
-public sealed class WorkerSecretMaskingTests(ServerFixture server) : IClassFixture<ServerFixture>, IDisposable
+public sealed class WorkerSecretMaskingTests(WorkerSecretMaskingTests.LongLeaseServer server) : IClassFixture<WorkerSecretMaskingTests.LongLeaseServer>, IDisposable
 {
+    /// <summary>No heartbeats here (the agent sends them, not the task): a lease that outlasts the task on a loaded machine.</summary>
+    public sealed class LongLeaseServer : ServerFixture
+    {
+        public override Kiln.Server.Hosting.KilnServerOptions Options(string connectionString) =>
+            base.Options(connectionString) with { Lease = TimeSpan.FromSeconds(60) };
+    }
+
     private const string Token = "dpl_7f3c9a-Sup3r=s3cret+token";
 
     private readonly string _workDirectory = Path.Combine(Path.GetTempPath(), $"kiln-masking-{Guid.NewGuid():N}");
