@@ -38,6 +38,11 @@ public sealed record ClaimResponse(IReadOnlyList<Assignment> Assignments);
 /// <summary>One claimed work request and its lease.</summary>
 /// <param name="LeaseToken">Fences every later report about this attempt.</param>
 /// <param name="NeedsArtifacts">Work request ids whose artifacts are the task's inputs, by job name.</param>
+/// <param name="Secrets">
+/// The project secrets the job names, name → value: the worker puts them in the task's environment
+/// under those names and masks their values (and common encodings of them) in everything the task's
+/// log sends to the server. Null or empty when the job uses none.
+/// </param>
 public sealed record Assignment(
     long WorkRequestId,
     long WorkflowId,
@@ -49,7 +54,8 @@ public sealed record Assignment(
     IReadOnlyDictionary<string, string> Env,
     IReadOnlyList<string> Outputs,
     int TimeoutSeconds,
-    IReadOnlyDictionary<string, long> NeedsArtifacts);
+    IReadOnlyDictionary<string, long> NeedsArtifacts,
+    IReadOnlyDictionary<string, string>? Secrets = null);
 
 /// <summary>The leases a worker holds, renewed together.</summary>
 public sealed record HeartbeatRequest(IReadOnlyList<LeaseRef> Leases);

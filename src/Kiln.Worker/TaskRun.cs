@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Kiln.Contracts;
+using Kiln.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Kiln.Worker;
@@ -26,6 +27,8 @@ internal sealed class TaskRun : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
+    /// <summary>The job's secret values, masked in the log the server gets and in the reported message.</summary>
+    private readonly SecretMasker _masker;
     private int _reason = (int)StopReason.None;
 
     /// <param name="slot">The slot it runs in (0 … slots − 1): with <see cref="WorkerOptions.TaskUidBase"/>, its uid.</param>
@@ -41,6 +44,7 @@ internal sealed class TaskRun : IDisposable
         _logger = logger;
         _time = time;
         Directory = Path.Combine(options.WorkDirectory, "tasks", $"{task.WorkRequestId}-{task.Attempt}");
+        _masker = new SecretMasker(task.Secrets?.Values ?? []);
     }
 
     public Assignment Task { get; }
@@ -91,7 +95,7 @@ internal sealed class TaskRun : IDisposable
         }
         WorkerLog.Started(_logger, Task.WorkRequestId, Task.Name, Task.WorkflowId, Task.Attempt);
 
-        var shipper = new LogShipper(_client, Task, Spool, _retry, _time);
+        var shipper = new LogShipper(_client, Task, Spool, _retry, _time, _masker);
         using var shipping = new CancellationTokenSource();
         var shipped = shipper.RunAsync(shipping.Token);
         var outcome = await ExecuteAsync(hardStop);
@@ -221,6 +225,8 @@ internal sealed class TaskRun : IDisposable
     private async Task ReportAsync(TaskOutcome outcome, string? logProblem, CancellationToken ct)
     {
         var final = logProblem is null ? outcome : outcome with { Message = $"{outcome.Message}; {logProblem}" };
+        // A message can quote what the task made (an output's name, a server's answer about it).
+        final = final with { Message = _masker.Mask(final.Message) };
         try
         {
             var answer = await _reports.SendAsync(final.ToReport(Task), ct);
@@ -238,6 +244,11 @@ internal sealed class TaskRun : IDisposable
         foreach (var (key, value) in Task.Env)
         {
             env[key] = value;
+        }
+        // After the job's env (a secret wins over a plain value of the same name), before Kiln's own variables (which nothing overrides).
+        foreach (var (name, value) in Task.Secrets ?? new Dictionary<string, string>())
+        {
+            env[name] = value;
         }
         env["KILN_WORK_REQUEST_ID"] = Task.WorkRequestId.ToString(CultureInfo.InvariantCulture);
         env["KILN_WORKFLOW_ID"] = Task.WorkflowId.ToString(CultureInfo.InvariantCulture);
