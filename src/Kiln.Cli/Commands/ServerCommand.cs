@@ -21,6 +21,9 @@ public static class ServerCommand
 
         var metricsDetailed = new Option<bool>("--metrics-detailed") { Description = "Label /metrics by job name and worker too (high cardinality; default off)" };
         var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxLog, metricsDetailed };
+        // Rate limits (docs/api.md, "Rate limits").
+        var rateLimits = new RateLimitOptions();
+        rateLimits.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -53,6 +56,15 @@ public static class ServerCommand
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
             };
+            try
+            {
+                options = rateLimits.Apply(parse, options);
+            }
+            catch (CliException e)
+            {
+                await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
+                return e.ExitCode;
+            }
             return await RunAsync(options, ct);
         });
         return command;

@@ -35,6 +35,9 @@ public static class UpCommand
         {
             dataDir, urls, workers, slots, demo, examples, exit,
         };
+        // Rate limits (docs/api.md, "Rate limits").
+        var rateLimits = new RateLimitOptions();
+        rateLimits.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var options = new KilnServerOptions
@@ -44,6 +47,14 @@ public static class UpCommand
                 WorkerToken = Env("KILN_WORKER_TOKEN"),
                 HandleShutdownSignals = false,
             };
+            try
+            {
+                options = rateLimits.Apply(parse, options);
+            }
+            catch (CliException e)
+            {
+                return CliRun.Fail("up", e.Message, e.ExitCode);
+            }
             var demoFiles = parse.GetValue(demo) ? DemoFiles(parse.GetValue(examples)!) : null;
             if (demoFiles is { Count: 0 })
             {
