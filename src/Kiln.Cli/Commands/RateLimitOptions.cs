@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Kiln.Server.Hosting;
+using Kiln.Server.Security;
 
 namespace Kiln.Cli.Commands;
 
@@ -60,6 +61,8 @@ public sealed class RateLimitOptions
         {
             return fallback;
         }
-        return value >= 0 ? value : throw new CliException($"{option.Name} must be 0 (unlimited) or more requests a minute", 2);
+        return value is >= 0 and <= RateLimits.MaxPerMinute
+            ? value
+            : throw new CliException($"{option.Name} must be 0 (unlimited) to {RateLimits.MaxPerMinute} requests a minute, not {value}", 2);
     }
 }

@@ -29,6 +29,9 @@ public static partial class RateLimits
 {
     private const string BudgetKey = "kiln.rate-budget";
 
+    /// <summary>Largest budget (requests a minute): beyond it a bucket's refill period rounds to nothing; use 0 for unlimited.</summary>
+    public const int MaxPerMinute = 1_000_000;
+
     /// <summary>Registers the limiter with the sizes of <paramref name="options"/>.</summary>
     public static IServiceCollection AddKilnRateLimits(this IServiceCollection services, KilnServerOptions options)
     {
@@ -37,9 +40,9 @@ public static partial class RateLimits
         var worker = new Budget("worker", "per worker for the worker protocol", "--worker-rate-limit", options.WorkerRateLimitPerMinute);
         foreach (var budget in new[] { token, anonymous, worker })
         {
-            if (budget.PerMinute < 0)
+            if (budget.PerMinute is < 0 or > MaxPerMinute)
             {
-                throw new ArgumentOutOfRangeException(nameof(options), $"{budget.Option} must be 0 (unlimited) or more");
+                throw new ArgumentOutOfRangeException(nameof(options), $"{budget.Option} must be 0 (unlimited) to {MaxPerMinute} requests a minute");
             }
         }
         return services.AddRateLimiter(o =>
