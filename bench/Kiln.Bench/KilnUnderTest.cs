@@ -69,6 +69,10 @@ public sealed class KilnUnderTest : IAsyncDisposable
                 DataDirectory = Path.Combine("/tmp", $"kiln-bench-data-{Environment.ProcessId}"),
                 Urls = "http://127.0.0.1:0",
                 WorkerToken = RegistrationToken,
+                // The bench measures the engine, not the limiter: thousands of requests a second from one address and token.
+                RateLimitPerMinute = 0,
+                AnonymousRateLimitPerMinute = 0,
+                WorkerRateLimitPerMinute = 0,
             },
             logging: b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
         return new KilnUnderTest(host, cs, database, await host.LocalAdminTokenAsync(null, CancellationToken.None));

@@ -34,6 +34,15 @@ public sealed class KilnApiException : Exception
     /// <summary>Validation errors by field, when the problem carried them.</summary>
     public IReadOnlyList<FieldError> Errors { get; }
 
+    /// <summary>
+    /// How long the server asked the client to wait before trying again (its <c>Retry-After</c>,
+    /// e.g. on a 429 from the rate limits), when it said; at most <see cref="MaxRetryAfter"/>.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>The longest <see cref="RetryAfter"/> a client honours, whatever a server or proxy says.</summary>
+    public static readonly TimeSpan MaxRetryAfter = TimeSpan.FromMinutes(5);
+
     /// <summary>Worth retrying: the server or something in front of it had a passing problem.</summary>
     public bool IsTransient => (int)Status >= 500 || Status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
 }

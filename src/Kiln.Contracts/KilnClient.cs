@@ -231,7 +231,13 @@ public sealed partial class KilnClient : IDisposable
         {
             // Not a problem document (a proxy's error page): the status says enough.
         }
-        throw new KilnApiException(response.StatusCode, title, detail.Length > 0 ? detail : $"{(int)response.StatusCode} {title}", errors);
+        throw new KilnApiException(response.StatusCode, title, detail.Length > 0 ? detail : $"{(int)response.StatusCode} {title}", errors)
+        {
+            // Only the delta form: Kiln sends seconds, and a date would need this machine's clock to agree.
+            RetryAfter = response.Headers.RetryAfter?.Delta is { } wait && wait > TimeSpan.Zero
+                ? (wait < KilnApiException.MaxRetryAfter ? wait : KilnApiException.MaxRetryAfter)
+                : null,
+        };
     }
 
     private static string Query(params (string Name, string? Value)[] pairs)

@@ -181,8 +181,9 @@ public sealed class WorkerAgent : IDisposable
             }
             catch (Exception e) when (KilnClient.IsTransient(e, aborting.Token))
             {
-                WorkerLog.Retrying(_logger, "claim", e.Message, backoff.TotalSeconds);
-                await Task.Delay(backoff, _time, _draining.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                var wait = RetryPolicy.HonouringRetryAfter(e, backoff);
+                WorkerLog.Retrying(_logger, "claim", e.Message, wait.TotalSeconds);
+                await Task.Delay(wait, _time, _draining.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 backoff = backoff * 2 < RetryPolicy.MaxDelay ? backoff * 2 : RetryPolicy.MaxDelay;
                 continue;
             }

@@ -23,6 +23,9 @@ public static class ServerCommand
         var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxLog, metricsDetailed };
         var transport = new TransportSecurityOptions();
         transport.AddTo(command);
+        // Rate limits (docs/api.md, "Rate limits").
+        var rateLimits = new RateLimitOptions();
+        rateLimits.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -55,6 +58,15 @@ public static class ServerCommand
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
             });
+            try
+            {
+                options = rateLimits.Apply(parse, options);
+            }
+            catch (CliException e)
+            {
+                await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
+                return e.ExitCode;
+            }
             if (ListenPolicy.Refusal(options) is { } refusal)
             {
                 await Console.Error.WriteLineAsync($"kiln server: {refusal}");

@@ -37,6 +37,9 @@ public static class UpCommand
         };
         var transport = new TransportSecurityOptions();
         transport.AddTo(command);
+        // Rate limits (docs/api.md, "Rate limits").
+        var rateLimits = new RateLimitOptions();
+        rateLimits.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var options = transport.Apply(parse, new KilnServerOptions
@@ -46,6 +49,14 @@ public static class UpCommand
                 WorkerToken = Env("KILN_WORKER_TOKEN"),
                 HandleShutdownSignals = false,
             });
+            try
+            {
+                options = rateLimits.Apply(parse, options);
+            }
+            catch (CliException e)
+            {
+                return CliRun.Fail("up", e.Message, e.ExitCode);
+            }
             if (ListenPolicy.Refusal(options) is { } refusal)
             {
                 return CliRun.Fail("up", refusal, 2);

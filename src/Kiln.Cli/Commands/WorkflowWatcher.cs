@@ -106,9 +106,18 @@ public static class WorkflowWatcher
         while (true)
         {
             var views = new List<WorkflowView>(ids.Count);
-            foreach (var id in ids)
+            try
             {
-                views.Add(await client.GetWorkflowAsync(id, ct));
+                foreach (var id in ids)
+                {
+                    views.Add(await client.GetWorkflowAsync(id, ct));
+                }
+            }
+            catch (KilnApiException e) when (e.Status == System.Net.HttpStatusCode.TooManyRequests)
+            {
+                // Watching many workflows can outrun the token's rate limit: wait as told, then look again.
+                await Task.Delay(e.RetryAfter ?? PollInterval, time, ct);
+                continue;
             }
             show(views);
             if (views.All(v => v.State != "running"))

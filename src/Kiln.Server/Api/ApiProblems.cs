@@ -33,6 +33,16 @@ public static class ApiProblems
 
     public static IResult Unauthorized(string detail) => Status(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
 
+    /// <summary>
+    /// A 429: which budget (<paramref name="limit"/>: token, anonymous or worker) is used up, its size
+    /// and when to retry (also sent as <c>Retry-After</c>).
+    /// </summary>
+    public static IResult RateLimited(string limit, string detail, int perMinute, int retryAfterSeconds) => TypedResults.Problem(
+        title: "Too many requests",
+        detail: detail,
+        statusCode: StatusCodes.Status429TooManyRequests,
+        extensions: new Dictionary<string, object?> { ["limit"] = limit, ["perMinute"] = perMinute, ["retryAfterSeconds"] = retryAfterSeconds });
+
     public static IResult Status(int status, string title, string detail) =>
         TypedResults.Problem(title: title, detail: detail, statusCode: status);
 

@@ -136,6 +136,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<AccessStore>();
             services.AddSingleton<AuditStore>();
             services.AddSingleton<ProjectAccess>();
+            services.AddKilnRateLimits(options);
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -163,6 +164,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.UseNoticeHeader();
             app.UseEdgeTextValidation();
             app.UseKilnAccess();
+            app.UseKilnRateLimits();
             app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
             app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapWorkflowsApi();

@@ -71,6 +71,22 @@ public sealed record KilnServerOptions
     public IReadOnlyList<string> TrustedProxies { get; init; } = [];
 
     /// <summary>
+    /// Requests a minute per API token (--rate-limit, KILN_RATE_LIMIT): a bucket of this many,
+    /// refilled at this rate. 0 = unlimited. See docs/api.md, "Rate limits".
+    /// </summary>
+    public int RateLimitPerMinute { get; init; } = 600;
+
+    /// <summary>Requests a minute per client address from callers without a token (--anonymous-rate-limit, KILN_ANONYMOUS_RATE_LIMIT); 0 = unlimited.</summary>
+    public int AnonymousRateLimitPerMinute { get; init; } = 120;
+
+    /// <summary>
+    /// Worker protocol requests a minute per worker secret, and registrations per address
+    /// (--worker-rate-limit, KILN_WORKER_RATE_LIMIT); a budget of its own, so reads never starve
+    /// claims and reports. 0 = unlimited.
+    /// </summary>
+    public int WorkerRateLimitPerMinute { get; init; } = 6000;
+
+    /// <summary>
     /// Stop on SIGINT/SIGTERM (the default, for <c>kiln server</c>). <c>kiln up</c> turns it off: it
     /// hosts the server in-process and stops it itself, after its workers have reported.
     /// </summary>
