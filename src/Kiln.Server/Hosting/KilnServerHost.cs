@@ -135,6 +135,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<AccessStore>();
             services.AddSingleton<AuditStore>();
             services.AddSingleton<ProjectAccess>();
+            services.AddIdentityStores();
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -171,6 +172,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapLogsApi();
             app.MapArtifactsApi();
             app.MapNoticesApi();
+            app.MapIdentityApi();
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
