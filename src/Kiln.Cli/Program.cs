@@ -20,6 +20,12 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     ProjectCommand.Create(),
     PriorityCommand.Create(),
     NoticeCommand.Create(),
+    LoginCommands.Login(),
+    LoginCommands.Logout(),
+    LoginCommands.WhoAmI(),
+    TokenCommand.Create(),
+    UserCommand.Create(),
+    AuditCommand.Create(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

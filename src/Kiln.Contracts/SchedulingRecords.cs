@@ -7,8 +7,11 @@ namespace Kiln.Contracts;
 /// <param name="Running">Work requests running now, at most <see cref="CountCap"/>.</param>
 /// <param name="Pending">Work requests waiting for a worker now, at most <see cref="CountCap"/>.</param>
 /// <param name="CountsCapped">True when <see cref="Running"/> or <see cref="Pending"/> stopped at <see cref="CountCap"/>: there are more ("10,000+").</param>
+/// <param name="Visibility"><c>public</c> (anyone may read it) or <c>private</c> (its members only).</param>
+/// <param name="Description">The owners' description of the project.</param>
 public sealed record ProjectView(
-    long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt, bool CountsCapped = false)
+    long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt, bool CountsCapped = false,
+    string Visibility = "public", string Description = "")
 {
     /// <summary>Counts stop here, so listing projects costs the same with a million pending rows as with ten thousand.</summary>
     public const int CountCap = 10_000;

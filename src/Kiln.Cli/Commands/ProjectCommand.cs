@@ -5,15 +5,20 @@ using Spectre.Console;
 
 namespace Kiln.Cli.Commands;
 
-/// <summary><c>kiln project list|show|set</c>: weights, base priorities and caps of projects.</summary>
+/// <summary>
+/// <c>kiln project list|show|set|create|member</c>: weights, base priorities and caps of projects
+/// (farm policy, admins), and what owners decide: description, visibility, members.
+/// </summary>
 public static class ProjectCommand
 {
     public static Command Create()
     {
-        var command = new Command("project", "Show and change projects: their share of the farm (weight), base priority and cap.");
+        var command = new Command("project", "Show and change projects: their share of the farm (weight), base priority and cap; their description, visibility and members.");
         command.Subcommands.Add(List());
         command.Subcommands.Add(Show());
         command.Subcommands.Add(Set());
+        command.Subcommands.Add(ProjectMemberCommand.Create());
+        command.Subcommands.Add(ProjectMemberCommand.Members());
         return command;
     }
 
@@ -62,9 +67,15 @@ public static class ProjectCommand
         var basePriority = new Option<int?>("--base-priority") { Description = "Added to the priority of every job submitted from now on" };
         var cap = new Option<int?>("--cap") { Description = "Most work requests running at once" };
         var noCap = new Option<bool>("--no-cap") { Description = "Remove the cap" };
+        var visibility = new Option<string?>("--visibility") { Description = "public (anyone may read it) or private (members only); owners" };
+        visibility.AcceptOnlyFromAmong("public", "private");
+        var description = new Option<string?>("--description") { Description = "What the project is; owners" };
         var server = ClientSettings.ServerOption();
         var json = ClientSettings.JsonOption();
-        var command = new Command("set", "Change a project's settings; unset options keep their current values.") { name, weight, basePriority, cap, noCap, server, json };
+        var command = new Command("set", "Change a project's settings; unset options keep their current values. Weight, base priority and cap are farm policy (admins); visibility and description are its owners'.")
+        {
+            name, weight, basePriority, cap, noCap, visibility, description, server, json,
+        };
         command.SetAction((parse, ct) => CliRun.GuardAsync("project set", parse.GetValue(server), async url =>
         {
             if (parse.GetValue(cap) is not null && parse.GetValue(noCap))
@@ -73,6 +84,16 @@ public static class ProjectCommand
             }
             using var client = ClientSettings.Connect(url);
             var project = parse.GetValue(name)!;
+            var ownerSide = parse.GetValue(visibility) is not null || parse.GetValue(description) is not null;
+            if (ownerSide)
+            {
+                var updated = await client.UpdateProjectAsync(project, new UpdateProjectRequest(parse.GetValue(description), parse.GetValue(visibility)), ct);
+                if (parse.GetValue(weight) is null && parse.GetValue(basePriority) is null && parse.GetValue(cap) is null && !parse.GetValue(noCap))
+                {
+                    Print([updated], parse.GetValue(json), single: true);
+                    return 0;
+                }
+            }
             ProjectView? current = null;
             try
             {
@@ -106,10 +127,10 @@ public static class ProjectCommand
             }
             return;
         }
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("name", "weight", "base priority", "cap", "running", "pending");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("name", "visibility", "weight", "base priority", "cap", "running", "pending");
         foreach (var p in projects)
         {
-            table.AddRow(Markup.Escape(p.Name), p.Weight.ToString(CultureInfo.InvariantCulture), p.BasePriority.ToString(CultureInfo.InvariantCulture),
+            table.AddRow(Markup.Escape(p.Name), p.Visibility, p.Weight.ToString(CultureInfo.InvariantCulture), p.BasePriority.ToString(CultureInfo.InvariantCulture),
                 p.MaxRunning?.ToString(CultureInfo.InvariantCulture) ?? "-", Count(p.Running, p), Count(p.Pending, p));
         }
         AnsiConsole.Write(table);

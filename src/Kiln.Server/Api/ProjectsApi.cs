@@ -1,6 +1,7 @@
 using Kiln.Contracts;
 using Kiln.Core;
 using Kiln.Server.Security;
+using Kiln.Store.Identity;
 using Kiln.Store.Scheduling;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -55,7 +56,7 @@ public static class ProjectsApi
         return routes;
     }
 
-    private static async Task<IResult> PutAsync(string name, HttpRequest request, ProjectStore store, CancellationToken ct)
+    private static async Task<IResult> PutAsync(string name, HttpRequest request, ProjectStore store, AuditStore audit, CancellationToken ct)
     {
         if (!Names.Identifier().IsMatch(name) || name.Length > 100)
         {
@@ -67,7 +68,7 @@ public static class ProjectsApi
             return problem;
         }
         var errors = ProjectStore.Validate(settings!);
-        return errors.Count > 0 ? ApiProblems.Invalid(errors) : TypedResults.Ok(await store.PutAsync(name, settings!, ct));
+        return errors.Count > 0 ? ApiProblems.Invalid(errors) : TypedResults.Ok(await store.PutAsync(name, settings!, ct, (audit, Caller.Of(request.HttpContext).Actor)));
     }
 
     private static async Task<IResult> SetPriorityAsync(long id, HttpRequest request, ProjectStore store, ProjectAccess access, CancellationToken ct)

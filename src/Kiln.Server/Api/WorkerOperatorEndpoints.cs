@@ -3,6 +3,7 @@ using Kiln.Contracts;
 using Kiln.Core;
 using Kiln.Server.Security;
 using Kiln.Store.Engine;
+using Kiln.Store.Identity;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -38,7 +39,7 @@ internal static class WorkerOperatorEndpoints
     public static IResult Disabled(string name) => ApiProblems.Status(StatusCodes.Status403Forbidden, "Worker disabled",
         $"worker '{name}' is disabled by an operator; enable it with 'kiln worker enable {name}' (POST /api/v1/workers/{name}/enable), then start it again");
 
-    private static async Task<IResult> DisableAsync(string name, WorkerStore workers, ReportStore reports, CancellationToken ct)
+    private static async Task<IResult> DisableAsync(string name, HttpContext http, WorkerStore workers, ReportStore reports, AuditStore audit, CancellationToken ct)
     {
         if (Invalid(name) is { } problem)
         {
@@ -53,6 +54,10 @@ internal static class WorkerOperatorEndpoints
         if (await workers.DisableAsync(name, ct) is not var (id, changed))
         {
             return Unknown(name);
+        }
+        if (changed)
+        {
+            await audit.RecordAsync(Caller.Of(http).Actor, "worker.disable", $"worker:{name}", null, ct);
         }
         var released = new List<long>();
         foreach (var held in before.Concat(await workers.HeldLeasesAsync(id, ct)).DistinctBy(h => h.LeaseToken))
@@ -73,7 +78,7 @@ internal static class WorkerOperatorEndpoints
         return TypedResults.Ok(new ActionResponse(released.Count, message));
     }
 
-    private static async Task<IResult> EnableAsync(string name, WorkerStore workers, CancellationToken ct)
+    private static async Task<IResult> EnableAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
     {
         if (Invalid(name) is { } problem)
         {
@@ -83,12 +88,16 @@ internal static class WorkerOperatorEndpoints
         {
             return Unknown(name);
         }
+        if (changed)
+        {
+            await audit.RecordAsync(Caller.Of(http).Actor, "worker.enable", $"worker:{name}", null, ct);
+        }
         return TypedResults.Ok(changed
             ? new ActionResponse(1, $"worker '{name}' enabled; it gets a new secret when it registers again (start 'kiln worker --name {name}')")
             : new ActionResponse(0, $"worker '{name}' is not disabled; nothing changed"));
     }
 
-    private static async Task<IResult> RemoveAsync(string name, WorkerStore workers, CancellationToken ct)
+    private static async Task<IResult> RemoveAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
     {
         if (Invalid(name) is { } problem)
         {
@@ -105,6 +114,7 @@ internal static class WorkerOperatorEndpoints
             return ApiProblems.Conflict(
                 $"worker '{name}' runs {count} work request(s): {listed}{more}; wait for them to end, or disable it first ('kiln worker disable {name}' hands them back)");
         }
+        await audit.RecordAsync(Caller.Of(http).Actor, "worker.remove", $"worker:{name}", null, ct);
         return TypedResults.Ok(new ActionResponse(1, $"worker '{name}' removed; its attempts keep its name, and it appears again only if it registers again"));
     }
 

@@ -137,6 +137,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<AuditStore>();
             services.AddSingleton<ProjectAccess>();
             services.AddKilnRateLimits(options);
+            services.AddIdentityStores();
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -174,6 +175,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapLogsApi();
             app.MapArtifactsApi();
             app.MapNoticesApi();
+            app.MapIdentityApi();
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();

@@ -16,7 +16,7 @@ public sealed record AuditActor(string Kind, long? Id, string Name, string? Addr
 /// entry in the same transaction as the change when the change has one (pass its connection),
 /// so there is never a change without its entry.
 /// </summary>
-public sealed class AuditStore(NpgsqlDataSource dataSource, TimeProvider time)
+public sealed partial class AuditStore(NpgsqlDataSource dataSource, TimeProvider time)
 {
     private const string InsertSql = """
         INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, address, action, target, details)

@@ -3,6 +3,7 @@ using Kiln.Core;
 using Npgsql;
 using NpgsqlTypes;
 using Kiln.Store.Engine;
+using Kiln.Store.Identity;
 
 namespace Kiln.Store.Scheduling;
 
@@ -19,7 +20,7 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         p.id, p.name, p.weight, p.base_priority, p.max_running,
         (SELECT count(*) FROM (SELECT 1 FROM work_requests w WHERE w.project_id = p.id AND w.state = 'running' LIMIT {ProjectView.CountCap + 1}) r)::int,
         (SELECT count(*) FROM (SELECT 1 FROM work_requests w WHERE w.project_id = p.id AND w.state = 'pending' LIMIT {ProjectView.CountCap + 1}) q)::int,
-        p.created_at
+        p.created_at, p.visibility, p.description
         """;
 
     private static readonly string ListSql = $"""
@@ -83,16 +84,24 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         return await reader.ReadAsync(ct) ? Read(reader) : null;
     }
 
-    public async Task<ProjectView> PutAsync(string name, ProjectSettings settings, CancellationToken ct)
+    /// <param name="audit">Who changes it, for the audit log: a change (not a repeat of the current values) records
+    /// <c>project.policy</c> in the same transaction.</param>
+    public async Task<ProjectView> PutAsync(string name, ProjectSettings settings, CancellationToken ct, (AuditStore Store, AuditActor Actor)? audit = null)
     {
-        await using (var cmd = dataSource.CreateCommand(UpsertSql))
+        await using (var connection = await dataSource.OpenConnectionAsync(ct))
+        await using (var transaction = await connection.BeginTransactionAsync(ct))
+        await using (var cmd = new NpgsqlCommand(UpsertSql, connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string>("name", name));
             cmd.Parameters.Add(new NpgsqlParameter<int>("weight", settings.Weight ?? 1));
             cmd.Parameters.Add(new NpgsqlParameter<int>("base_priority", settings.BasePriority ?? 0));
             cmd.Parameters.Add(new NpgsqlParameter("max_running", NpgsqlDbType.Integer) { Value = (object?)settings.MaxRunning ?? DBNull.Value });
             cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-            await cmd.ExecuteNonQueryAsync(ct);
+            if (await cmd.ExecuteNonQueryAsync(ct) > 0 && audit is var (store, actor))
+            {
+                await store.RecordAsync(actor, "project.policy", $"project:{name}", settings, ct, connection);
+            }
+            await transaction.CommitAsync(ct);
         }
         return (await GetAsync(name, ct))!;
     }
@@ -121,7 +130,7 @@ public sealed class ProjectStore(NpgsqlDataSource dataSource, TimeProvider time)
         return new(
             r.GetInt64(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.IsDBNull(4) ? null : r.GetInt32(4),
             Math.Min(running, ProjectView.CountCap), Math.Min(pending, ProjectView.CountCap), r.GetFieldValue<DateTimeOffset>(7),
-            running > ProjectView.CountCap || pending > ProjectView.CountCap);
+            running > ProjectView.CountCap || pending > ProjectView.CountCap, r.GetString(8), r.GetString(9));
     }
 
     /// <summary>Validates settings; returns the errors by field.</summary>
