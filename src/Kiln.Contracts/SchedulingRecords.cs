@@ -7,8 +7,10 @@ namespace Kiln.Contracts;
 /// <param name="Running">Work requests running now, at most <see cref="CountCap"/>.</param>
 /// <param name="Pending">Work requests waiting for a worker now, at most <see cref="CountCap"/>.</param>
 /// <param name="CountsCapped">True when <see cref="Running"/> or <see cref="Pending"/> stopped at <see cref="CountCap"/>: there are more ("10,000+").</param>
+/// <param name="TrustedPools">Worker pools the project trusts with its secrets (shown by <c>GET /api/v1/projects/{name}</c>, not in lists).</param>
 public sealed record ProjectView(
-    long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt, bool CountsCapped = false)
+    long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt, bool CountsCapped = false,
+    IReadOnlyList<string>? TrustedPools = null)
 {
     /// <summary>Counts stop here, so listing projects costs the same with a million pending rows as with ten thousand.</summary>
     public const int CountCap = 10_000;
