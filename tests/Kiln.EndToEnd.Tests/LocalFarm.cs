@@ -34,6 +34,10 @@ public sealed class LocalFarm : IAsyncLifetime
         {
             throw new InvalidOperationException($"'kiln up' exited with {Up.ExitCode}:\n{Up.Output}");
         }
+        // Signed in as the README's user is: with the admin token 'kiln up' wrote to its client config.
+        using var config = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Directory, ".kiln", "client.json")));
+        Client.Dispose();
+        Client = new Kiln.Contracts.KilnClient(new Uri(Url), config.RootElement.GetProperty("token").GetString());
     }
 
     /// <summary>A client command run from the farm's directory, as a user in the README's second terminal runs it.</summary>
