@@ -15,6 +15,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     GraphActionCommands.Retry(),
     ArtifactsCommand.Create(),
     WorkersCommand.Create(),
+    PoolCommand.Create(),
     StatusCommand.Create(),
     ExplainCommand.Create(),
     ProjectCommand.Create(),

@@ -9,9 +9,11 @@ namespace Kiln.Contracts;
 /// <param name="CountsCapped">True when <see cref="Running"/> or <see cref="Pending"/> stopped at <see cref="CountCap"/>: there are more ("10,000+").</param>
 /// <param name="Visibility"><c>public</c> (anyone may read it) or <c>private</c> (its members only).</param>
 /// <param name="Description">The owners' description of the project.</param>
+/// <param name="TrustedPools">Worker pools the project trusts with its secrets (shown by <c>GET /api/v1/projects/{name}</c>, not in lists).</param>
 public sealed record ProjectView(
     long Id, string Name, int Weight, int BasePriority, int? MaxRunning, int Running, int Pending, DateTimeOffset CreatedAt, bool CountsCapped = false,
-    string Visibility = "public", string Description = "")
+    string Visibility = "public", string Description = "",
+    IReadOnlyList<string>? TrustedPools = null)
 {
     /// <summary>Counts stop here, so listing projects costs the same with a million pending rows as with ten thousand.</summary>
     public const int CountCap = 10_000;

@@ -1,6 +1,6 @@
 namespace Kiln.Contracts;
 
-/// <summary>A worker introducing itself with the farm's registration token.</summary>
+/// <summary>A worker introducing itself with a registration token (it enrols into the token's pool).</summary>
 /// <param name="Name">Unique worker name (host name by default). Re-registering the same name rotates its secret.</param>
 /// <param name="Architectures">Architectures it can build for (the first is its native one).</param>
 /// <param name="Tags">Free-form capabilities (e.g. <c>kvm</c>, <c>large-disk</c>).</param>
@@ -14,7 +14,9 @@ public sealed record RegisterWorkerRequest(
     int Slots);
 
 /// <summary>Answer to registration: the secret the worker presents as a bearer token from now on.</summary>
-public sealed record RegisterWorkerResponse(long WorkerId, string Secret, TimingPolicy Timing);
+/// <param name="Pool">The pool the worker enrolled in.</param>
+/// <param name="PendingApproval">The pool requires approval and the worker has none yet: it gets work after <c>kiln worker approve NAME</c>.</param>
+public sealed record RegisterWorkerResponse(long WorkerId, string Secret, TimingPolicy Timing, string? Pool = null, bool PendingApproval = false);
 
 /// <summary>Server-set timings every worker follows.</summary>
 /// <param name="HeartbeatSeconds">How often to heartbeat while holding leases.</param>
@@ -33,7 +35,12 @@ public sealed record TimingPolicy(int HeartbeatSeconds, int LeaseSeconds, int Ma
 public sealed record ClaimRequest(int Slots, int WaitSeconds, Guid? ClaimId = null);
 
 /// <summary>Work handed to a worker.</summary>
-public sealed record ClaimResponse(IReadOnlyList<Assignment> Assignments);
+/// <param name="PendingApproval">
+/// True while the worker's pool requires approval and an admin has not yet approved it
+/// (<c>kiln worker approve NAME</c>): it is handed nothing; the claim still long-polls, so the
+/// worker keeps polling as usual and gets work once approved.
+/// </param>
+public sealed record ClaimResponse(IReadOnlyList<Assignment> Assignments, bool PendingApproval = false);
 
 /// <summary>One claimed work request and its lease.</summary>
 /// <param name="LeaseToken">Fences every later report about this attempt.</param>
@@ -105,6 +112,8 @@ public sealed record ReportOutcome(long WorkRequestId, int Status, ReportRespons
 
 /// <summary>A registered worker as operators see it.</summary>
 /// <param name="DisabledAt">Set while an operator has disabled the worker (<c>kiln worker disable</c>): it is handed no work and may not register.</param>
+/// <param name="Pool">The pool it enrolled in (the pool of the registration token it registered with).</param>
+/// <param name="ApprovedAt">When an admin approved it, or when it enrolled in a pool that needs no approval; null while it waits for approval.</param>
 public sealed record WorkerView(
     long Id,
     string Name,
@@ -115,4 +124,6 @@ public sealed record WorkerView(
     int Running,
     DateTimeOffset RegisteredAt,
     DateTimeOffset LastSeenAt,
-    DateTimeOffset? DisabledAt = null);
+    DateTimeOffset? DisabledAt = null,
+    string? Pool = null,
+    DateTimeOffset? ApprovedAt = null);

@@ -147,6 +147,7 @@ public sealed class WorkerAgent : IDisposable
         // Kept until a claim is answered: a claim retried after a lost answer repeats its id,
         // and the server hands back what that claim took instead of claiming more.
         var claimId = Guid.NewGuid();
+        var waitingForApproval = false;
         while (!_draining.IsCancellationRequested)
         {
             int wanted;
@@ -186,6 +187,19 @@ public sealed class WorkerAgent : IDisposable
                 await Task.Delay(wait, _time, _draining.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 backoff = backoff * 2 < RetryPolicy.MaxDelay ? backoff * 2 : RetryPolicy.MaxDelay;
                 continue;
+            }
+            if (claim.PendingApproval != waitingForApproval)
+            {
+                // Said once when it starts waiting and once when let in, not on every poll.
+                waitingForApproval = claim.PendingApproval;
+                if (waitingForApproval)
+                {
+                    WorkerLog.AwaitingApproval(_logger, _options.Name);
+                }
+                else
+                {
+                    WorkerLog.Approved(_logger);
+                }
             }
             lock (_gate)
             {

@@ -8,6 +8,12 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Registered as worker {WorkerId} '{Name}' ({Architectures}; queues {Queues}; {Slots} slot(s), prefetch {Prefetch}) with {Server}")]
     public static partial void Registered(ILogger logger, long workerId, string name, string architectures, string queues, int slots, int prefetch, Uri server);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Waiting for approval: this worker's pool requires it, and it gets no work until an admin runs 'kiln worker approve {Name}'")]
+    public static partial void AwaitingApproval(ILogger logger, string name);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Approved: claiming work")]
+    public static partial void Approved(ILogger logger);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot reach the server for {What} ({Reason}); retrying in {Delay:0.0} s")]
     public static partial void Retrying(ILogger logger, string what, string reason, double delay);
 

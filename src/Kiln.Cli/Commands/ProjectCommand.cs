@@ -19,6 +19,8 @@ public static class ProjectCommand
         command.Subcommands.Add(Set());
         command.Subcommands.Add(ProjectMemberCommand.Create());
         command.Subcommands.Add(ProjectMemberCommand.Members());
+        command.Subcommands.Add(ProjectTrustCommands.Trust());
+        command.Subcommands.Add(ProjectTrustCommands.Untrust());
         return command;
     }
 
@@ -54,7 +56,12 @@ public static class ProjectCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("project show", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            Print([await client.GetProjectAsync(parse.GetValue(name)!, ct)], parse.GetValue(json), single: true);
+            var project = await client.GetProjectAsync(parse.GetValue(name)!, ct);
+            Print([project], parse.GetValue(json), single: true);
+            if (!parse.GetValue(json))
+            {
+                Console.Out.WriteLine($"Trusted pools (jobs with secrets): {(project.TrustedPools is { Count: > 0 } t ? string.Join(", ", t) : "none")}");
+            }
             return 0;
         }));
         return command;

@@ -112,7 +112,9 @@ public static class ServerCommand
         await using (host)
         {
             Console.WriteLine($"Kiln server on {host.Url}");
-            Console.WriteLine($"Workers register with: KILN_TOKEN={host.WorkerToken} kiln worker --server {host.Url}");
+            Console.WriteLine(host.WorkerToken is { } workerToken
+                ? $"Workers register with: KILN_TOKEN={workerToken} kiln worker --server {host.Url}"
+                : $"Workers register with a pool's registration token: kiln worker token create --pool default, then KILN_TOKEN=… kiln worker --server {host.Url}");
             Console.WriteLine("Press Ctrl-C to stop.");
             await host.WaitForShutdownAsync(ct);
         }

@@ -119,13 +119,15 @@ public static class UpCommand
         {
             // The tour's commands run as the farm's admin: kiln up's operator owns its data directory.
             var adminToken = await host.LocalAdminTokenAsync(ClientSettings.LocalToken(options.DataDirectory), ct);
-            ClientSettings.WriteLocal(options.DataDirectory, host.Url, adminToken, host.WorkerToken);
-            var supervisor = new LocalWorkers(host.Url, host.WorkerToken, Path.Combine(options.DataDirectory, "workers"), slots);
+            // The local workers enrol into the default pool (the token of DATA_DIR/worker-token, made anew if it is gone).
+            var workerToken = await host.LocalWorkerTokenAsync(options, ct);
+            ClientSettings.WriteLocal(options.DataDirectory, host.Url, adminToken, workerToken);
+            var supervisor = new LocalWorkers(host.Url, workerToken, Path.Combine(options.DataDirectory, "workers"), slots);
             supervisor.Start(workerCount, stopping.Token);
 
             Views.Line($"[green]Kiln is up[/] at [bold link]{host.Url}[/] with {workerCount} local worker(s) ({started.Elapsed.TotalSeconds:0.0} s)");
             Views.Line($"  API description: {host.Url}/openapi/v1.json");
-            Views.Line($"  Other machines:  KILN_TOKEN={host.WorkerToken} kiln worker --server {host.Url}");
+            Views.Line($"  Other machines:  KILN_TOKEN={workerToken} kiln worker --server {host.Url}");
             Views.Line("  Try:             kiln submit examples/hello-deb.yaml --watch   (from this directory)");
             Views.Line("  Press [bold]Ctrl-C[/] to stop; data stays in the data directory.");
 

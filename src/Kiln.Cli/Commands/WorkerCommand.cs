@@ -21,7 +21,7 @@ public static class WorkerCommand
         var server = ClientSettings.ServerOption();
         var tokenFile = new Option<string?>("--token-file")
         {
-            Description = "File holding the farm's worker registration token (default: $KILN_TOKEN, else the config file)",
+            Description = "File holding a registration token of the worker's pool (default: $KILN_TOKEN, else the config file)",
         };
         // Refused with a clear message: a secret in argv is shown by 'ps' to every user and task on the machine.
         var token = new Option<string?>("--token") { Description = "Refused: use --token-file or KILN_TOKEN", Hidden = true };
@@ -58,6 +58,8 @@ public static class WorkerCommand
         command.Subcommands.Add(WorkerOperatorCommands.Disable());
         command.Subcommands.Add(WorkerOperatorCommands.Enable());
         command.Subcommands.Add(WorkerOperatorCommands.Remove());
+        command.Subcommands.Add(WorkerOperatorCommands.Approve());
+        command.Subcommands.Add(WorkerTokenCommands.Create());
         command.SetAction((parse, ct) => CliRun.GuardAsync("worker", parse.GetValue(server), async url =>
         {
             if (parse.GetValue(token) is not null)

@@ -4,8 +4,9 @@ using Kiln.Contracts;
 namespace Kiln.Cli.Commands;
 
 /// <summary>
-/// <c>kiln worker disable|enable|remove NAME</c>: block a worker (its secret is refused and its
-/// running work handed back uncharged), let it register again, or retire it from the lists.
+/// <c>kiln worker disable|enable|approve|remove NAME</c>: block a worker (its secret is refused and its
+/// running work handed back uncharged), let it register again, let a worker of a pool that
+/// requires approval in, or retire it from the lists.
 /// </summary>
 public static class WorkerOperatorCommands
 {
@@ -16,6 +17,10 @@ public static class WorkerOperatorCommands
     public static Command Enable() => Create("enable",
         "Enable a disabled worker: it may register again (restart it to get a new secret).",
         (client, name, ct) => client.EnableWorkerAsync(name, ct));
+
+    public static Command Approve() => Create("approve",
+        "Approve a worker of a pool that requires approval: it gets work from its next claim.",
+        (client, name, ct) => client.ApproveWorkerAsync(name, ct));
 
     public static Command Remove() => Create("remove",
         "Remove a worker that runs nothing from 'kiln workers' (its attempts keep its name); disable it first to hand its work back.",

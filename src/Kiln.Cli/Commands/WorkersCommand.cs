@@ -41,11 +41,14 @@ public static class WorkersCommand
                 CliRun.PrintJson(shown);
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "name", "status", "architectures", "queues", "tags", "running", "last seen");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "name", "pool", "status", "architectures", "queues", "tags", "running", "last seen");
             foreach (var w in shown)
             {
                 var online = now - w.LastSeenAt <= OnlineWindow;
-                table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), w.DisabledAt is not null ? "[red]disabled[/]" : online ? "[green]online[/]" : "[grey]offline[/]",
+                var status = w.DisabledAt is not null ? "[red]disabled[/]"
+                    : w.ApprovedAt is null && w.Pool is not null ? "[yellow]awaiting approval[/]"
+                    : online ? "[green]online[/]" : "[grey]offline[/]";
+                table.AddRow(w.Id.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Name), Markup.Escape(w.Pool ?? "-"), status,
                     Markup.Escape(string.Join(",", w.Architectures)), Markup.Escape(string.Join(",", w.Queues)), Markup.Escape(string.Join(",", w.Tags)),
                     online ? $"{w.Running}/{w.Slots}" : $"-/{w.Slots}", $"{Views.Duration(w.LastSeenAt, now, now)} ago");
             }

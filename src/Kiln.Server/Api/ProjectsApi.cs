@@ -25,9 +25,11 @@ public static class ProjectsApi
             var (n, cursor, problem) = ListQuery.Parse(limit, after);
             return problem ?? TypedResults.Ok(await store.ListAsync(cursor, n, ct, await access.HiddenProjectsAsync(http)));
         }).Allow(AccessPolicy.Read).WithSummary("Projects with their weights, caps and current load; private ones only for their members.");
-        projects.MapGet("/{name}", async (string name, HttpContext http, ProjectStore store, ProjectAccess access, CancellationToken ct) =>
+        projects.MapGet("/{name}", async (string name, HttpContext http, ProjectStore store, ProjectAccess access, Store.Workers.PoolStore pools, CancellationToken ct) =>
             await access.ProjectAsync(http, name, ProjectNeed.Read)
-            ?? (await store.GetAsync(name, ct) is { } project ? TypedResults.Ok(project) : ApiProblems.NotFound($"project '{name}' does not exist")))
+            ?? (await store.GetAsync(name, ct) is { } project
+                ? TypedResults.Ok(project with { TrustedPools = await pools.TrustedPoolsAsync(project.Id, ct) })
+                : ApiProblems.NotFound($"project '{name}' does not exist")))
             .Allow(AccessPolicy.Read)
             .WithSummary("One project.");
         projects.MapPut("/{name}", PutAsync)

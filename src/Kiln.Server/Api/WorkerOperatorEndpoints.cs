@@ -14,8 +14,8 @@ namespace Kiln.Server.Api;
 /// <summary>
 /// <c>/api/v1/workers/{name}</c>: what an operator does to a worker — disable it (its secret is
 /// refused, it is handed nothing, its running work is handed back uncharged), enable it again,
-/// or remove it from the lists. There is no user authentication yet: once there is, these
-/// need the admin right.
+/// or remove it from the lists, and approve a worker whose pool requires approval. Each needs
+/// the admin right.
 /// </summary>
 internal static class WorkerOperatorEndpoints
 {
@@ -29,6 +29,10 @@ internal static class WorkerOperatorEndpoints
             .Allow(AccessPolicy.Admin)
             .Produces<ActionResponse>()
             .WithSummary("Enable a disabled worker: it may register again (and must, to get a new secret).");
+        group.MapPost("/{name}/approve", ApproveAsync)
+            .Allow(AccessPolicy.Admin)
+            .Produces<ActionResponse>()
+            .WithSummary("Approve a worker of a pool that requires approval: it is handed work from its next claim.");
         group.MapDelete("/{name}", RemoveAsync)
             .Allow(AccessPolicy.Admin)
             .Produces<ActionResponse>()
@@ -95,6 +99,25 @@ internal static class WorkerOperatorEndpoints
         return TypedResults.Ok(changed
             ? new ActionResponse(1, $"worker '{name}' enabled; it gets a new secret when it registers again (start 'kiln worker --name {name}')")
             : new ActionResponse(0, $"worker '{name}' is not disabled; nothing changed"));
+    }
+
+    private static async Task<IResult> ApproveAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
+    {
+        if (Invalid(name) is { } problem)
+        {
+            return problem;
+        }
+        if (await workers.ApproveAsync(name, ct) is not var (_, changed))
+        {
+            return Unknown(name);
+        }
+        if (changed)
+        {
+            await audit.RecordAsync(Caller.Of(http).Actor, "worker.approve", $"worker:{name}", null, ct);
+        }
+        return TypedResults.Ok(changed
+            ? new ActionResponse(1, $"worker '{name}' approved: it is handed work from its next claim")
+            : new ActionResponse(0, $"worker '{name}' was already approved; nothing changed"));
     }
 
     private static async Task<IResult> RemoveAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)

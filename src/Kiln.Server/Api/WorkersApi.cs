@@ -2,9 +2,11 @@ using System.Security.Cryptography;
 using System.Text;
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Core.Security;
 using Kiln.Server.Hosting;
 using Kiln.Server.Security;
 using Kiln.Store.Engine;
+using Kiln.Store.Identity;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -24,6 +26,9 @@ public static class WorkersApi
     /// <summary>Long-polls re-check at least this often, so a missed notification or a backoff coming due costs at most this.</summary>
     private static readonly TimeSpan FallbackTick = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often a long-polling worker that waits for approval has its row read again.</summary>
+    private static readonly TimeSpan ApprovalRecheck = TimeSpan.FromSeconds(2);
+
     public static IEndpointRouteBuilder MapWorkersApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workers").WithTags("Workers");
@@ -31,7 +36,7 @@ public static class WorkersApi
             .Allow(AccessPolicy.Registration)
             .Accepts<RegisterWorkerRequest>("application/json")
             .Produces<RegisterWorkerResponse>()
-            .WithSummary("Register with the farm's registration token (bearer); returns this worker's own secret.");
+            .WithSummary("Register with a pool's registration token (bearer; kiln_reg_…) and enrol into that pool; returns this worker's own secret.");
         group.MapGet("/", async (WorkerStore workers, string? limit, string? after, CancellationToken ct) =>
         {
             var (n, cursor, problem) = ListQuery.Parse(limit, after);
@@ -55,16 +60,29 @@ public static class WorkersApi
         new((int)o.Heartbeat.TotalSeconds, (int)o.Lease.TotalSeconds, (int)o.MaxClaimWait.TotalSeconds);
 
     private static async Task<IResult> RegisterAsync(
-        HttpRequest request, WorkerRegistrationToken token, WorkerStore workers, ReportStore reports, KilnServerOptions options, CancellationToken ct)
+        HttpRequest request, WorkerRegistrationToken farmToken, RegistrationTokenStore tokens, WorkerStore workers, ReportStore reports,
+        AuditStore audit, KilnServerOptions options, CancellationToken ct)
     {
         var presented = WorkerAuthFilter.BearerToken(request);
         if (presented is null)
         {
-            return ApiProblems.Unauthorized("registration needs 'Authorization: Bearer <registration token>'; the server prints the token at startup ('kiln worker' reads it from KILN_TOKEN)");
+            return ApiProblems.Unauthorized("registration needs 'Authorization: Bearer <registration token>' (kiln worker reads it from KILN_TOKEN or --token-file); an admin makes one with 'kiln worker token create --pool POOL'");
         }
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(token.Value)))
+        long? poolId = null;
+        if (TokenFormat.KindOf(presented) == TokenKind.Registration)
         {
-            return ApiProblems.Unauthorized("the registration token was refused: it is not this farm's token; use the one the server prints at startup");
+            // Found by its SHA-256 (a unique index): no secret is compared here.
+            var (pool, refusal) = await tokens.CheckAsync(presented, ct);
+            if (refusal is not null)
+            {
+                return ApiProblems.Unauthorized($"the registration token was refused: {refusal}");
+            }
+            poolId = pool;
+        }
+        else if (farmToken.Value is not { } configured
+            || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(configured)))
+        {
+            return ApiProblems.Unauthorized("the registration token was refused: it is no registration token of this farm; an admin makes one with 'kiln worker token create --pool POOL'");
         }
         var (body, problem) = await ApiJson.ReadAsync<RegisterWorkerRequest>(request, BodyMaxBytes, ct);
         if (problem is not null)
@@ -87,10 +105,16 @@ public static class WorkersApi
         {
             return ApiProblems.Invalid(errors);
         }
-        if (await workers.RegisterAsync(body, ct) is not var (id, secret))
+        var enrolment = await workers.EnrolAsync(body, poolId, ct);
+        if (enrolment is not { Id: { } id, Secret: { } secret })
         {
-            return WorkerOperatorEndpoints.Disabled(body.Name!);
+            return enrolment.Disabled ? WorkerOperatorEndpoints.Disabled(body.Name!)
+                : enrolment.OtherPool is { } other
+                    ? ApiProblems.Conflict($"worker '{body.Name}' is enrolled in pool '{other}', and this token enrols into another pool: a worker changes pools only after an admin removes it ('kiln worker remove {body.Name}'); or register under another name (--name)")
+                    : ApiProblems.Conflict("the registration token's pool was deleted while the worker registered; ask an admin for a token of another pool");
         }
+        await audit.RecordAsync(new AuditActor("worker", id, body.Name!, request.HttpContext.Connection.RemoteIpAddress?.ToString()), "worker.enrol",
+            $"worker:{body.Name}", new { pool = enrolment.Pool, approved = enrolment.Approved, token = poolId is null ? "farm-wide" : TokenFormat.DisplayPrefix(presented) }, ct);
         // A worker registering again under its name restarted and killed what it ran: hand
         // its old work back now (released, not charged). Its new instance cannot claim until
         // it has this answer, so only the old instance's leases are read.
@@ -98,7 +122,7 @@ public static class WorkersApi
         {
             await reports.ReportAsync(id, held.WorkRequestId, held.LeaseToken, AttemptEnd.Released, null, "the worker restarted (registered again)", ct);
         }
-        return TypedResults.Ok(new RegisterWorkerResponse(id, secret, Timing(options)));
+        return TypedResults.Ok(new RegisterWorkerResponse(id, secret, Timing(options), enrolment.Pool, !enrolment.Approved));
     }
 
     private static void CheckNames(List<ValidationError> errors, string field, IReadOnlyList<string>? values)
@@ -110,7 +134,7 @@ public static class WorkersApi
     }
 
     private static async Task<IResult> ClaimAsync(
-        HttpContext http, ClaimStore claims, WorkSignal signal, KilnServerOptions options, TimeProvider time, Metrics.KilnMetrics metrics, CancellationToken ct)
+        HttpContext http, ClaimStore claims, WorkerStore workers, WorkSignal signal, KilnServerOptions options, TimeProvider time, Metrics.KilnMetrics metrics, CancellationToken ct)
     {
         var (body, problem) = await ApiJson.ReadAsync<ClaimRequest>(http.Request, BodyMaxBytes, ct);
         if (problem is not null)
@@ -128,6 +152,22 @@ public static class WorkersApi
         var worker = WorkerAuthFilter.Worker(http);
         var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(body.WaitSeconds);
         var passedOn = false;
+        // A worker waiting for approval is handed nothing: it long-polls as usual (so it does not
+        // spin), and its row is read every ApprovalRecheck, so an approval lets it in at once.
+        var approved = worker.Approved;
+        while (!approved)
+        {
+            approved = await workers.IsApprovedAsync(worker.Id, ct);
+            var left = deadline - time.GetUtcNow();
+            if (!approved && left <= TimeSpan.Zero)
+            {
+                return TypedResults.Ok(new ClaimResponse([], PendingApproval: true));
+            }
+            if (!approved)
+            {
+                await Task.Delay(left < ApprovalRecheck ? left : ApprovalRecheck, time, ct);
+            }
+        }
         while (true)
         {
             // Queue up before looking, so work made pending between the look and the wait wakes us.

@@ -36,7 +36,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly LocalPostgresCluster? _cluster;
 
-    private KilnServerHost(WebApplication app, LocalPostgresCluster? cluster, string url, string workerToken)
+    private KilnServerHost(WebApplication app, LocalPostgresCluster? cluster, string url, string? workerToken)
     {
         _app = app;
         _cluster = cluster;
@@ -47,8 +47,16 @@ public sealed partial class KilnServerHost : IAsyncDisposable
     /// <summary>The base URL the server listens on (with the real port when 0 was asked for).</summary>
     public string Url { get; }
 
-    /// <summary>The token workers register with.</summary>
-    public string WorkerToken { get; }
+    /// <summary>
+    /// A token workers register with (into the default pool): the farm-wide one given by
+    /// <c>--worker-token</c>/<c>KILN_WORKER_TOKEN</c>; else the registration token this start made
+    /// because the default pool had none live, or the one in <see cref="WorkerTokenFile"/> while it
+    /// still enrols; else null (an admin makes one: <c>kiln worker token create --pool default</c>).
+    /// </summary>
+    public string? WorkerToken { get; private set; }
+
+    /// <summary>Where a server that makes the default pool's registration token writes it (mode 0600), relative to the data directory.</summary>
+    public const string WorkerTokenFile = "worker-token";
 
     public IServiceProvider Services => _app.Services;
 
@@ -99,10 +107,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
         {
             var dataSource = EngineDataSource(connectionString);
             await new Migrator(dataSource, bootLogger).MigrateAsync(ct);
-            var workerToken = options.WorkerToken is { Length: > 0 } token
-                ? token
-                : await new SettingsStore(dataSource).GetOrCreateAsync("worker_registration_token",
-                    () => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)), ct);
+            // Only an operator's configured secret: no farm-wide token is kept in the database.
+            var workerToken = options.WorkerToken is { Length: > 0 } token ? token : null;
 
             var services = builder.Services;
             services.AddSingleton(dataSource);
@@ -119,6 +125,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<QueryStore>();
             services.AddSingleton<GraphActions>();
             services.AddSingleton<WorkerStore>();
+            services.AddSingleton<PoolStore>();
+            services.AddSingleton<RegistrationTokenStore>();
             services.AddSingleton(new LeadershipOptions { Lease = options.LeadershipLease });
             services.AddSingleton<LeaderLease>();
             services.AddSingleton<ILeaderDuty, LeaseReaperDuty>();
@@ -171,6 +179,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapWorkflowsApi();
             app.MapWorkRequestsApi();
             app.MapWorkersApi();
+            app.MapPoolsApi();
             app.MapProjectsApi();
             app.MapLogsApi();
             app.MapArtifactsApi();
@@ -181,6 +190,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapStatusApi();
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
             var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
+            workerToken ??= await DefaultPoolTokenAsync(app.Services, options, bootLogger, ct);
             await app.StartAsync(ct);
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -265,12 +275,63 @@ public sealed partial class KilnServerHost : IAsyncDisposable
         {
             return null;
         }
+        var path = await WriteSecretFileAsync(options.DataDirectory, FirstAdminTokenFile, token, ct);
+        LogFirstAdmin(logger, path);
+        return token;
+    }
+
+    /// <summary>
+    /// The default pool's registration token for this start (<see cref="WorkerToken"/>): when the
+    /// pool has no live token (a new farm, or all revoked or expired), a new one, written to
+    /// DATA_DIR/worker-token (0600) as the first admin's is; else the one in that file while it
+    /// still enrols into the default pool; else none.
+    /// </summary>
+    private static async Task<string?> DefaultPoolTokenAsync(IServiceProvider services, KilnServerOptions options, ILogger logger, CancellationToken ct)
+    {
+        var tokens = services.GetRequiredService<RegistrationTokenStore>();
+        var pool = (await services.GetRequiredService<PoolStore>().GetAsync(PoolStore.DefaultPool, ct))!;
+        if (!await tokens.HasLiveAsync(pool.Id, ct))
+        {
+            var made = await MakeDefaultPoolTokenAsync(services, options, "made at server start: the default pool had no live token", ct);
+            LogWorkerToken(logger, Path.GetFullPath(Path.Combine(options.DataDirectory, WorkerTokenFile)));
+            return made;
+        }
+        var file = Path.Combine(options.DataDirectory, WorkerTokenFile);
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+        var text = (await File.ReadAllLinesAsync(file, ct)).FirstOrDefault()?.Trim();
+        return text is not null && (await tokens.CheckAsync(text, ct)).PoolId == pool.Id ? text : null;
+    }
+
+    private static async Task<string> MakeDefaultPoolTokenAsync(IServiceProvider services, KilnServerOptions options, string comment, CancellationToken ct)
+    {
+        var pool = (await services.GetRequiredService<PoolStore>().GetAsync(PoolStore.DefaultPool, ct))!;
+        var created = await services.GetRequiredService<RegistrationTokenStore>().CreateAsync(pool.Id, comment, null, null, ct);
+        await services.GetRequiredService<AuditStore>().RecordAsync(AuditActor.System, "registration-token.create",
+            $"registration-token:{created.Token.Id}", new { pool = pool.Name, prefix = created.Token.Prefix, comment }, ct);
+        await WriteSecretFileAsync(options.DataDirectory, WorkerTokenFile, created.Secret, ct);
+        return created.Secret;
+    }
+
+    /// <summary>
+    /// The token <c>kiln up</c> gives its local workers: <see cref="WorkerToken"/>, else a new
+    /// registration token of the default pool (written to DATA_DIR/worker-token). Whoever runs
+    /// <c>kiln up</c> owns the data directory and its database.
+    /// </summary>
+    public async Task<string> LocalWorkerTokenAsync(KilnServerOptions options, CancellationToken ct) =>
+        WorkerToken ??= await MakeDefaultPoolTokenAsync(Services, options, "kiln up (local workers)", ct);
+
+    /// <summary>Writes <paramref name="secret"/> to DATA_DIR/<paramref name="name"/>, mode 0600; returns its full path.</summary>
+    private static async Task<string> WriteSecretFileAsync(string dataDirectory, string name, string secret, CancellationToken ct)
+    {
         if (OperatingSystem.IsWindows())
         {
             throw new PlatformNotSupportedException("Kiln runs on Linux");
         }
-        Directory.CreateDirectory(options.DataDirectory);
-        var path = Path.GetFullPath(Path.Combine(options.DataDirectory, FirstAdminTokenFile));
+        Directory.CreateDirectory(dataDirectory);
+        var path = Path.GetFullPath(Path.Combine(dataDirectory, name));
         // Created 0600 under a unique name, then renamed into place: never readable by others, never half-written.
         var temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}";
         await using (var file = new FileStream(temporary, new FileStreamOptions
@@ -279,19 +340,21 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         }))
         {
-            await file.WriteAsync(System.Text.Encoding.ASCII.GetBytes(token + "\n"), ct);
+            await file.WriteAsync(System.Text.Encoding.ASCII.GetBytes(secret + "\n"), ct);
         }
         File.Move(temporary, path, overwrite: true);
-        LogFirstAdmin(logger, path);
-        return token;
+        return path;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "No user existed: made the first admin, 'admin'; its token is in {Path} (mode 0600). Sign in with 'kiln login --token-file {Path}', then delete the file")]
     private static partial void LogFirstAdmin(ILogger logger, string path);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The default worker pool had no live registration token: made one; it is in {Path} (mode 0600). Workers register with 'KILN_TOKEN=$(cat {Path}) kiln worker'; rotate with 'kiln worker token create --pool default' and 'kiln worker token revoke ID'")]
+    private static partial void LogWorkerToken(ILogger logger, string path);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Kiln server listening on {Address}")]
     private static partial void LogListening(ILogger logger, string address);
 }
 
-/// <summary>The farm's worker registration token.</summary>
-public sealed record WorkerRegistrationToken(string Value);
+/// <summary>The farm-wide worker registration token an operator configured (<c>--worker-token</c>), if any; it enrols into the default pool.</summary>
+public sealed record WorkerRegistrationToken(string? Value);

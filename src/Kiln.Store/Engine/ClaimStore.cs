@@ -5,8 +5,9 @@ using NpgsqlTypes;
 
 namespace Kiln.Store.Engine;
 
-/// <summary>A worker as the engine needs it for matching: what it offers.</summary>
-public sealed record WorkerIdentity(long Id, string Name, string[] Architectures, string[] Tags, string[] Queues, int Slots);
+/// <summary>A worker as the engine needs it for matching: what it offers, and what its pool lets it serve.</summary>
+/// <param name="Approved">False while its pool's approval is pending (as of authentication; the claim reads the row itself).</param>
+public sealed record WorkerIdentity(long Id, string Name, string[] Architectures, string[] Tags, string[] Queues, int Slots, PoolScope Pool, bool Approved);
 
 /// <summary>
 /// The worker's side of the lifecycle: claiming work and renewing leases. Both are single
@@ -25,14 +26,25 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
     /// n-th row counts as n−1 more running); at most slots × 4 rows are locked per claim.
     /// </summary>
     internal const string ClaimSql = """
-        WITH running AS (
+        WITH pool AS MATERIALIZED (
+            -- the worker's pool, read here rather than from the cached identity: a pool an admin
+            -- narrowed, and a worker disabled, removed or not yet approved, apply to the next claim
+            -- on every replica. One row (two primary-key probes), none when this worker may not
+            -- claim from this queue now
+            SELECT wp.id, wp.project_ids, wp.exclude_private
+            FROM workers k JOIN worker_pools wp ON wp.id = k.pool_id
+            WHERE k.id = @worker AND k.disabled_at IS NULL AND k.removed_at IS NULL AND k.approved_at IS NOT NULL
+              AND (cardinality(wp.queues) = 0 OR @queue = ANY(wp.queues))
+        ), running AS (
             -- one row per busy slot of the farm, from a partial index: fair share compares
             -- running work in this queue; the cap counts a project's running work everywhere
             SELECT project_id, (count(*) FILTER (WHERE queue = @queue))::int AS in_queue, count(*)::int AS total
             FROM work_requests WHERE state = 'running'
             GROUP BY project_id
         ), fair_order AS (
-            SELECT p.id, p.weight, p.max_running, coalesce(r.in_queue, 0) AS running, coalesce(r.total, 0) AS total
+            SELECT p.id, p.weight, p.max_running, coalesce(r.in_queue, 0) AS running, coalesce(r.total, 0) AS total,
+                -- the project trusts this pool with its secrets (an InitPlan: the pool's few trusts, read once)
+                p.id = ANY(ARRAY(SELECT t.project_id FROM project_trusted_pools t WHERE t.pool_id = (SELECT id FROM pool))) AS trusted
             -- FULL JOIN, not LEFT: every running row has its project, so it adds no row, and
             -- the planner can only hash or merge it. Statistics taken while nothing ran
             -- estimate one running row; a nested loop planned on that compares every project
@@ -40,7 +52,11 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- variant of this statement)
             FROM projects p FULL JOIN running r ON r.project_id = p.id
             -- a project at its cap gets nothing until one of its slots frees up
-            WHERE p.max_running IS NULL OR coalesce(r.total, 0) < p.max_running
+            WHERE (p.max_running IS NULL OR coalesce(r.total, 0) < p.max_running)
+              -- only the pool's projects (none listed: every project; no pool row: none), and no
+              -- private project for a pool that excludes them; both read once, as InitPlans
+              AND (cardinality((SELECT project_ids FROM pool)) = 0 OR p.id = ANY((SELECT project_ids FROM pool)::bigint[]))
+              AND (p.visibility = 'public' OR NOT (SELECT exclude_private FROM pool))
             ORDER BY coalesce(r.in_queue, 0)::float8 / p.weight, p.id
         ), nearest AS (
             -- the nested loop visits projects in fair order and stops after @slots * 4 rows:
@@ -61,6 +77,8 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
                       -- never hand out work someone asked to cancel (a cancel ends waiting
                       -- work at once; this holds even if a mark outlived its attempt)
                       AND NOT w.cancel_requested
+                      -- a job that names secrets goes only to a pool its project trusts
+                      AND (cardinality(w.secrets) = 0 OR f.trusted)
                     ORDER BY w.claim_rank DESC, w.id
                     LIMIT @slots
                     -- locked as read: a row another claim holds is skipped for the project's
@@ -74,10 +92,11 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- the best @slots of the (few) locked candidates, as if slots were handed out in
             -- turn: a project's n-th row counts as n-1 more running
             SELECT id FROM nearest
-            -- a worker an operator disabled or removed gets nothing, even on a replica that
-            -- still trusts its cached secret: a one-time filter (one primary-key probe), so
-            -- when it fails nothing below runs and no row is locked
-            WHERE NOT EXISTS (SELECT 1 FROM workers k WHERE k.id = @worker AND (k.disabled_at IS NOT NULL OR k.removed_at IS NOT NULL))
+            -- a worker an operator disabled or removed, one waiting for approval, and one whose
+            -- pool does not serve this queue get nothing, even on a replica that still trusts
+            -- its cached secret: a one-time filter, so when it fails nothing below runs and no
+            -- row is locked
+            WHERE EXISTS (SELECT 1 FROM pool)
             ORDER BY (running + nth - 1)::float8 / weight, claim_rank DESC, id
             LIMIT @slots
         )
@@ -205,7 +224,9 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
                 return assignments;
             }
         }
-        foreach (var queue in worker.Queues)
+        // The worker's queues that its pool serves (as of its authentication; the statement
+        // checks the pool again), in the worker's order.
+        foreach (var queue in worker.Queues.Where(worker.Pool.ServesQueue))
         {
             if (assignments.Count == slots)
             {

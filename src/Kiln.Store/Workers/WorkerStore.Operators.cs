@@ -39,6 +39,16 @@ public sealed partial class WorkerStore
         SELECT t.id, (SELECT count(*) FROM changed) FROM target t
         """;
 
+    /// <summary>Lets a worker of a pool that requires approval claim work; an approved worker is not written again.</summary>
+    private const string ApproveSql = """
+        WITH target AS (
+            SELECT id, approved_at FROM workers WHERE name = @name AND removed_at IS NULL
+        ), changed AS (
+            UPDATE workers k SET approved_at = @now FROM target t WHERE k.id = t.id AND t.approved_at IS NULL RETURNING k.id
+        )
+        SELECT t.id, (SELECT count(*) FROM changed) FROM target t
+        """;
+
     /// <summary>Locks the worker's row so that its removal is decided on what it holds now.</summary>
     private const string LockByNameSql = """
         SELECT id FROM workers WHERE name = @name AND removed_at IS NULL FOR UPDATE
@@ -77,6 +87,17 @@ public sealed partial class WorkerStore
 
     /// <returns>The worker's id and whether this call enabled it (false: it was not disabled), or null if no such worker.</returns>
     public Task<(long Id, bool Changed)?> EnableAsync(string name, CancellationToken ct) => ChangeAsync(EnableSql, name, ct);
+
+    /// <returns>The worker's id and whether this call approved it (false: it was already), or null if no such worker.</returns>
+    public async Task<(long Id, bool Changed)?> ApproveAsync(string name, CancellationToken ct)
+    {
+        var result = await ChangeAsync(ApproveSql, name, ct);
+        if (result is { } r)
+        {
+            Forget(r.Id);
+        }
+        return result;
+    }
 
     /// <summary>Removes a worker that runs nothing.</summary>
     /// <returns>
