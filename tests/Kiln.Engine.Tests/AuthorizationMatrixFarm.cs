@@ -108,7 +108,8 @@ public sealed class AuthorizationMatrixFarm
         _tokens[MatrixCaller.DisabledUser] = (await TokenAsync(disabled)).Token;
         await Scalar(db, "UPDATE users SET disabled_at = now() WHERE id = @b", "", disabled);
 
-        await Scalar(db, "INSERT INTO worker_pools (name, created_at) VALUES (@a, now())", "matrix-pool");
+        // The other project's own runners: a pool that serves that project only.
+        await Scalar(db, "INSERT INTO worker_pools (name, project_ids, created_at) VALUES (@a, ARRAY(SELECT id FROM projects WHERE name = @c), now())", "matrix-pool", 0, OtherProject);
         _tokens[MatrixCaller.WorkerOfOtherPool] = await WorkerSecretAsync("matrix-outsider", "matrix-nothing");
         await Scalar(db, "UPDATE workers SET pool_id = (SELECT id FROM worker_pools WHERE name = @a) WHERE name = @c", "matrix-pool", 0, "matrix-outsider");
 
@@ -171,6 +172,50 @@ public sealed class AuthorizationMatrixFarm
         var name = FreshName("target");
         await WorkerSecretAsync(name);
         return name;
+    }
+
+    /// <summary>A fresh user, for operations that disable or enable the one they name.</summary>
+    public async Task<string> FreshUserAsync()
+    {
+        var name = FreshName("user");
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        await Scalar(db, "INSERT INTO users (name, created_at) VALUES (@a, now())", name);
+        return name;
+    }
+
+    /// <summary>A fresh worker pool, for operations that change or delete the one they name.</summary>
+    public async Task<string> FreshPoolAsync()
+    {
+        var name = FreshName("pool");
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        await Scalar(db, "INSERT INTO worker_pools (name, created_at) VALUES (@a, now())", name);
+        return name;
+    }
+
+    /// <summary>A fresh registration token of the default pool (its id), for operations that revoke the one they name.</summary>
+    public async Task<string> FreshRegistrationTokenAsync()
+    {
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        var token = Kiln.Core.Security.TokenFormat.New(Kiln.Core.Security.TokenKind.Registration);
+        await using var cmd = new NpgsqlCommand("""
+            INSERT INTO registration_tokens (hash, prefix, pool_id, created_at)
+            VALUES (@h, @p, (SELECT id FROM worker_pools WHERE name = 'default'), now()) RETURNING id
+            """, db);
+        cmd.Parameters.AddWithValue("h", Kiln.Core.Security.TokenFormat.Hash(token));
+        cmd.Parameters.AddWithValue("p", Kiln.Core.Security.TokenFormat.DisplayPrefix(token));
+        return ((long)(await cmd.ExecuteScalarAsync())!).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A fresh API token of the admin (its id), for operations that revoke the one they name.</summary>
+    public async Task<string> FreshApiTokenAsync()
+    {
+        var identity = _server.Host.Services.GetRequiredService<Kiln.Store.Identity.IdentityStore>();
+        var admin = (await identity.FirstAdminIdAsync(CancellationToken.None))!.Value;
+        var (id, _) = await identity.CreateTokenAsync(admin, "matrix target", Scopes.Read, null, CancellationToken.None);
+        return id.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>A fresh notice, for operations that clear the one they name.</summary>

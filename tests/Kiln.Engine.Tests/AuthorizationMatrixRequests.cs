@@ -28,7 +28,13 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/notices/", "id", false, farm.FreshNoticeAsync);
         yield return new("", "path", false, () => Task.FromResult(AuthorizationMatrixFarm.ArtifactPath));
         yield return new("", "user", false, () => Task.FromResult(farm.ViewerName));
-        yield return new("/api/v1/users/", "name", false, () => Task.FromResult(farm.ViewerName));
+        // Operations on a user, a pool or a token change them: each row gets its own.
+        yield return new("/api/v1/users/", "name", false, farm.FreshUserAsync);
+        yield return new("/api/v1/pools/", "name", false, farm.FreshPoolAsync);
+        yield return new("/api/v1/projects/", "pool", false, () => Task.FromResult("matrix-pool"));
+        yield return new("/api/v1/registration-tokens/", "id", false, farm.FreshRegistrationTokenAsync);
+        // The admin's token: revoking it is the admin's own business and another user's 404.
+        yield return new("/api/v1/tokens/", "id", false, farm.FreshApiTokenAsync);
     }
 
     /// <summary>Bodies, queries and headers an operation needs to reach its access decision ({fresh}: a new name per row).</summary>

@@ -74,8 +74,9 @@ public static class AuthorizationMatrixRules
         }
         switch (policy)
         {
+            // A user's own things (its tokens): someone else's answer 404, as ones that do not exist.
             case "user":
-                return MatrixOutcome.Allowed;
+                return !hasPathParameters || caller == MatrixCaller.Admin ? MatrixOutcome.Allowed : MatrixOutcome.Hidden;
             // A token without the scope a policy needs is refused before any role is looked at.
             case "submit" or "operate" or "project-owner" or "admin" when caller == MatrixCaller.ReadOnlyToken:
                 return MatrixOutcome.Forbidden;
@@ -84,7 +85,8 @@ public static class AuthorizationMatrixRules
         }
         if (!projectScoped)
         {
-            return null;
+            // Any user with the submit scope may make a project of its own.
+            return policy == "submit" ? MatrixOutcome.Allowed : null;
         }
         if (caller == MatrixCaller.OwnerOfOtherProject)
         {
