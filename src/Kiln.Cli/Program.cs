@@ -20,6 +20,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     ProjectCommand.Create(),
     PriorityCommand.Create(),
     NoticeCommand.Create(),
+    SecretCommand.Create(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

@@ -23,6 +23,8 @@ public static class ServerCommand
         var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxLog, metricsDetailed };
         var transport = new TransportSecurityOptions();
         transport.AddTo(command);
+        var secretsKey = new SecretsKeyOption();
+        secretsKey.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -42,7 +44,7 @@ public static class ServerCommand
                 await Console.Error.WriteLineAsync("kiln server: --leadership-seconds must be 3 to 30");
                 return 2;
             }
-            var options = transport.Apply(parse, new KilnServerOptions
+            var options = secretsKey.Apply(parse, transport.Apply(parse, new KilnServerOptions
             {
                 DatabaseUrl = parse.GetValue(database) ?? Env("KILN_DATABASE_URL"),
                 DataDirectory = parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln",
@@ -54,7 +56,7 @@ public static class ServerCommand
                 MaxArtifactBytes = parse.GetValue(maxArtifact),
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
-            });
+            }));
             if (ListenPolicy.Refusal(options) is { } refusal)
             {
                 await Console.Error.WriteLineAsync($"kiln server: {refusal}");
@@ -78,6 +80,11 @@ public static class ServerCommand
             host = await KilnServerHost.StartAsync(options, ct: ct);
         }
         catch (ListenRefusedException e)
+        {
+            await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
+            return 2;
+        }
+        catch (Kiln.Store.Secrets.SecretKeyFileException e)
         {
             await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
             return 2;

@@ -37,15 +37,17 @@ public static class UpCommand
         };
         var transport = new TransportSecurityOptions();
         transport.AddTo(command);
+        var secretsKey = new SecretsKeyOption();
+        secretsKey.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var options = transport.Apply(parse, new KilnServerOptions
+            var options = secretsKey.Apply(parse, transport.Apply(parse, new KilnServerOptions
             {
                 DataDirectory = Path.GetFullPath(parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln"),
                 Urls = parse.GetValue(urls) ?? Env("KILN_URLS") ?? "http://127.0.0.1:8080",
                 WorkerToken = Env("KILN_WORKER_TOKEN"),
                 HandleShutdownSignals = false,
-            });
+            }));
             if (ListenPolicy.Refusal(options) is { } refusal)
             {
                 return CliRun.Fail("up", refusal, 2);
@@ -93,6 +95,10 @@ public static class UpCommand
             host = await KilnServerHost.StartAsync(options, ct: ct);
         }
         catch (ListenRefusedException e)
+        {
+            return CliRun.Fail("up", e.Message, 2);
+        }
+        catch (Kiln.Store.Secrets.SecretKeyFileException e)
         {
             return CliRun.Fail("up", e.Message, 2);
         }
