@@ -36,7 +36,7 @@ public static class SecretsApi
         secrets.MapDelete("/{secret}", DeleteAsync)
             .Allow(AccessPolicy.ProjectOwner)
             .Produces<ActionResponse>()
-            .WithSummary("Delete a secret; jobs naming it then fail to start with a message saying so. Project owners and admins.");
+            .WithSummary("Delete a secret (affected 0 when there was none); jobs naming it then fail to start with a message saying so. Project owners and admins.");
         return routes;
     }
 
@@ -112,8 +112,8 @@ public static class SecretsApi
         {
             return ApiProblems.Conflict("secret", $"project '{name}' already has {SecretStore.MaxPerProject} secrets, the most it may hold; delete one first");
         }
-        var view = new SecretView(secret, DateTimeOffset.MinValue, caller.User?.Name, secrets.KeyId);
-        view = (await secrets.ListAsync(project.ProjectId, ct)).FirstOrDefault(s => s.Name == secret) ?? view;
+        var view = (await secrets.ListAsync(project.ProjectId, ct)).FirstOrDefault(s => s.Name == secret)
+            ?? new SecretView(secret, DateTimeOffset.MinValue, caller.User?.Name, secrets.KeyId); // deleted meanwhile
         return isNew
             ? TypedResults.Created($"/api/v1/projects/{Uri.EscapeDataString(name)}/secrets/{secret}", view)
             : TypedResults.Ok(view);
@@ -134,13 +134,16 @@ public static class SecretsApi
         {
             return ApiProblems.NotFound($"project '{name}' does not exist");
         }
-        return await secrets.DeleteAsync(project.ProjectId, project.ProjectName, secret, Caller.Of(http).Actor, ct)
-            ? TypedResults.Ok(new ActionResponse(1, $"secret '{secret}' of project '{name}' deleted"))
-            : ApiProblems.NotFound($"project '{name}' has no secret '{secret}'");
+        // Idempotent: deleting what is not there answers 200 too, with nothing affected.
+        return TypedResults.Ok(await secrets.DeleteAsync(project.ProjectId, project.ProjectName, secret, Caller.Of(http).Actor, ct)
+            ? new ActionResponse(1, $"secret '{secret}' of project '{name}' deleted")
+            : new ActionResponse(0, $"project '{name}' has no secret '{secret}'; nothing deleted"));
     }
 
     private static IResult? Invalid(string secret) =>
-        Names.SecretName().IsMatch(secret)
+        secret.StartsWith("KILN_", StringComparison.Ordinal)
+            ? ApiProblems.Invalid("secret", $"'{secret}': KILN_* variables are Kiln's own; name the secret otherwise")
+        : Names.SecretName().IsMatch(secret)
             ? null
             : ApiProblems.Invalid("secret", $"'{(secret.Length > 40 ? secret[..40] + "…" : secret)}' is not a secret name: upper-case letters, digits and '_', not starting with a digit, at most 100");
 
