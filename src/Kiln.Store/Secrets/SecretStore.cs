@@ -56,7 +56,9 @@ public sealed class SecretStore(NpgsqlDataSource dataSource, SecretBox box, Audi
         JOIN projects p ON p.id = w.project_id
         CROSS JOIN LATERAL unnest(w.secrets) AS n(name)
         LEFT JOIN workers k ON k.id = @worker
-        LEFT JOIN project_trusted_pools t ON t.project_id = w.project_id AND t.pool_id = k.pool_id
+        -- a worker without a pool row is the default pool's (as 0012 put every earlier worker there)
+        LEFT JOIN project_trusted_pools t ON t.project_id = w.project_id
+            AND t.pool_id = coalesce(k.pool_id, (SELECT id FROM worker_pools WHERE name = 'default'))
         LEFT JOIN project_secrets s ON t.pool_id IS NOT NULL AND s.project_id = w.project_id AND s.name = n.name
         WHERE w.id = ANY(@ids) AND cardinality(w.secrets) > 0
         ORDER BY w.id, n.name
