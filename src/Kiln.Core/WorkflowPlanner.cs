@@ -352,7 +352,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             }
         }
 
-        var secrets = CheckSecrets(errors, field, job.Secrets, env);
+        var secrets = JobSecrets.Check(errors, field, job.Secrets, env, limits.MaxSecrets);
 
         if (errors.Count > before)
         {
@@ -367,45 +367,6 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         };
     }
 
-    /// <summary>
-    /// The secrets a job names: valid names (as project_secrets allows), at most <see cref="WorkflowLimits.MaxSecrets"/>,
-    /// no repeats, none of Kiln's own KILN_* variables and none the job's env also sets (which value the task would
-    /// see would be a guess). Whether the project has them is the server's check, at submission.
-    /// </summary>
-    private List<string> CheckSecrets(List<ValidationError> errors, string field, List<string>? names, Dictionary<string, string> env)
-    {
-        if (names is null || names.Count == 0)
-        {
-            return [];
-        }
-        if (names.Count > limits.MaxSecrets)
-        {
-            errors.Add(new($"{field}.secrets", $"at most {limits.MaxSecrets} secrets per job"));
-            return [];
-        }
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < names.Count; i++)
-        {
-            var secret = names[i];
-            if (secret is null || !Names.SecretName().IsMatch(secret))
-            {
-                errors.Add(new($"{field}.secrets[{i}]", $"'{Truncate(secret ?? "")}' is not a secret name: upper-case letters, digits and '_', not starting with a digit, at most 100"));
-            }
-            else if (secret.StartsWith("KILN_", StringComparison.Ordinal))
-            {
-                errors.Add(new($"{field}.secrets[{i}]", $"'{secret}': KILN_* variables are Kiln's own; name the secret otherwise"));
-            }
-            else if (!seen.Add(secret))
-            {
-                errors.Add(new($"{field}.secrets[{i}]", $"'{secret}' is named twice"));
-            }
-            else if (env.ContainsKey(secret))
-            {
-                errors.Add(new($"{field}.secrets[{i}]", $"'{secret}' is also set in env; a variable is either a secret or env, not both"));
-            }
-        }
-        return [.. seen.Order(StringComparer.Ordinal)];
-    }
 
     private static bool IsSafeRelativeGlob(string? glob) =>
         !string.IsNullOrWhiteSpace(glob) && glob.Length <= 256 && !glob.StartsWith('/') && !glob.Contains('\\')

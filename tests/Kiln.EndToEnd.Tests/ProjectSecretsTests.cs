@@ -73,4 +73,14 @@ public sealed class ProjectSecretsTests
         Assert.DoesNotContain(Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Value)), log, StringComparison.Ordinal);
         Assert.DoesNotContain(Uri.EscapeDataString(Value), log, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_bad_secret_name_is_a_one_line_usage_error_before_anything_is_read_or_sent()
+    {
+        var (exit, stdout, stderr) = await KilnProcess.RunSplitAsync(["secret", "set", Project, "lower-case", "--server", "http://127.0.0.1:9"]);
+        Assert.Equal(2, exit);
+        Assert.Equal("", stdout);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("kiln secret set: 'lower-case' is not a secret name", line, StringComparison.Ordinal);
+    }
 }

@@ -173,7 +173,7 @@ public sealed class SecretStore(NpgsqlDataSource dataSource, SecretBox box, Audi
             if (!first.Trusted)
             {
                 result[request.Key] = new ClaimSecrets(null,
-                    $"this worker's pool is not trusted by project '{first.Project}' with its secrets, and the job names secrets; the job goes to a worker of a trusted pool (kiln project trust)");
+                    $"this worker's pool is not trusted by project '{first.Project}' with its secrets, and the job names secrets; the job goes to a worker of a trusted pool (kiln project trust {first.Project} POOL)");
                 continue;
             }
             var values = new Dictionary<string, string>(StringComparer.Ordinal);
