@@ -27,6 +27,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     TokenCommand.Create(),
     UserCommand.Create(),
     AuditCommand.Create(),
+    SecretCommand.Create(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

@@ -97,6 +97,13 @@ public sealed record JobDocument
 
     /// <summary>Adjusts the job's priority relative to its project's base priority.</summary>
     public int? Priority { get; init; }
+
+    /// <summary>
+    /// Names of project secrets the task gets as environment variables of the same names (at most 20;
+    /// each must exist in the project at submission). Handed only to workers of pools the project trusts;
+    /// their values are masked in the log.
+    /// </summary>
+    public List<string>? Secrets { get; init; }
 }
 
 /// <summary>A declared workflow parameter.</summary>

@@ -11,6 +11,10 @@ public static partial class Names
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     public static partial Regex EnvironmentVariable();
 
+    /// <summary>A project secret's name (the variable the task gets): upper case, digits and '_', at most 100; the same as project_secrets' CHECK.</summary>
+    [GeneratedRegex("^[A-Z_][A-Z0-9_]{0,99}$")]
+    public static partial Regex SecretName();
+
     [GeneratedRegex(@"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")]
     public static partial Regex MatrixReference();
 

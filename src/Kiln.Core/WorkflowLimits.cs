@@ -20,6 +20,7 @@ public sealed record WorkflowLimits
     public int MaxEnvValueLength { get; init; } = 8 * 1024;
     public int MaxTags { get; init; } = 32;
     public int MaxOutputs { get; init; } = 32;
+    public int MaxSecrets { get; init; } = 20;
     public int MaxMatrixAxes { get; init; } = 8;
     /// <summary>Entries of a matrix's <c>include</c>, and of its <c>exclude</c>, each.</summary>
     public int MaxMatrixEntries { get; init; } = 256;

@@ -34,7 +34,11 @@ public sealed record PlannedWorkRequest(
     int BackoffSeconds,
     int Priority,
     IReadOnlyList<int> Needs,
-    bool AllowFailure = false);
+    bool AllowFailure = false)
+{
+    /// <summary>Names of the project secrets the task gets (validated, ordinal order); empty for none.</summary>
+    public IReadOnlyList<string> Secrets { get; init; } = [];
+}
 
 /// <summary>A problem with a submitted document; <see cref="Field"/> is a path such as <c>jobs.build.needs[0]</c>.</summary>
 public sealed record ValidationError(string Field, string Message);

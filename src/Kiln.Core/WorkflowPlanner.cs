@@ -352,6 +352,8 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             }
         }
 
+        var secrets = JobSecrets.Check(errors, field, job.Secrets, env, limits.MaxSecrets);
+
         if (errors.Count > before)
         {
             return null;
@@ -359,8 +361,12 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         var name = MatrixExpansion.EntryName(jobName, combo);
         return new PlannedWorkRequest(
             name, jobName, run, env, outputs, architecture, tags, queue, timeout, maxAttempts,
-            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs, job.AllowFailure ?? false);
+            retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs, job.AllowFailure ?? false)
+        {
+            Secrets = secrets,
+        };
     }
+
 
     private static bool IsSafeRelativeGlob(string? glob) =>
         !string.IsNullOrWhiteSpace(glob) && glob.Length <= 256 && !glob.StartsWith('/') && !glob.Contains('\\')

@@ -37,6 +37,9 @@ public sealed class Farm : IAsyncDisposable
 
     public KilnProcess? Server { get; private set; }
 
+    /// <summary>The farm's database, for setting up what no API makes yet.</summary>
+    public string ConnectionString => _connectionString;
+
     /// <summary>The server's data directory (<c>logs/</c>, <c>artifacts/</c>).</summary>
     public string ServerDataDirectory => Path.Combine(Directory, "server");
 

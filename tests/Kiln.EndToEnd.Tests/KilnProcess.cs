@@ -33,6 +33,9 @@ public sealed partial class KilnProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>The process's standard input (a pipe, not a terminal).</summary>
+    public StreamWriter StandardInput => _process.StandardInput;
+
     public string Output => string.Join('\n', _output);
 
     public static KilnProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)

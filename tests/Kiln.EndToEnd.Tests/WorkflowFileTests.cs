@@ -35,6 +35,14 @@ public sealed class WorkflowFileTests
     }
 
     [Fact]
+    public void A_jobs_secrets_are_read_from_the_file_and_a_refusal_of_one_points_at_its_line()
+    {
+        var file = WorkflowFile.Parse("w.yaml", "jobs:\n  publish:\n    run: ./publish\n    secrets: [UPLOAD_TOKEN, GPG_KEY]\n");
+        Assert.Equal(["UPLOAD_TOKEN", "GPG_KEY"], file.Document.Jobs!["publish"].Secrets);
+        Assert.StartsWith("w.yaml:4: jobs.publish.secrets:", file.Describe(new FieldError("jobs.publish.secrets", "project 'x' has no secret 'GPG_KEY'")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Unknown_key_is_an_error_naming_its_line_and_the_keys_allowed()
     {
         var error = Assert.Throws<WorkflowFileException>(() => WorkflowFile.Parse("w.yaml", "jobs:\n  build:\n    run: make\n    need: [x]\n"));

@@ -44,7 +44,7 @@ public sealed class SecretBoxTests : IDisposable
         SecretBox.LoadOrCreate(KeyFile);
         File.SetUnixFileMode(KeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 
-        var refused = Assert.Throws<InvalidOperationException>(() => SecretBox.LoadOrCreate(KeyFile));
+        var refused = Assert.Throws<SecretKeyFileException>(() => SecretBox.LoadOrCreate(KeyFile));
 
         Assert.Contains(KeyFile, refused.Message, StringComparison.Ordinal);
         Assert.Contains("644", refused.Message, StringComparison.Ordinal);
@@ -61,7 +61,7 @@ public sealed class SecretBoxTests : IDisposable
         File.WriteAllText(path, content);
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
-        var refused = Assert.Throws<InvalidOperationException>(() => SecretBox.LoadOrCreate(path));
+        var refused = Assert.Throws<SecretKeyFileException>(() => SecretBox.LoadOrCreate(path));
 
         Assert.Contains(path, refused.Message, StringComparison.Ordinal);
         Assert.Contains("32 bytes", refused.Message, StringComparison.Ordinal);

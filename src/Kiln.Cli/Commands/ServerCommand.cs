@@ -26,6 +26,8 @@ public static class ServerCommand
         // Rate limits (docs/api.md, "Rate limits").
         var rateLimits = new RateLimitOptions();
         rateLimits.AddTo(command);
+        var secretsKey = new SecretsKeyOption();
+        secretsKey.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -45,7 +47,7 @@ public static class ServerCommand
                 await Console.Error.WriteLineAsync("kiln server: --leadership-seconds must be 3 to 30");
                 return 2;
             }
-            var options = transport.Apply(parse, new KilnServerOptions
+            var options = secretsKey.Apply(parse, transport.Apply(parse, new KilnServerOptions
             {
                 DatabaseUrl = parse.GetValue(database) ?? Env("KILN_DATABASE_URL"),
                 DataDirectory = parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln",
@@ -57,7 +59,7 @@ public static class ServerCommand
                 MaxArtifactBytes = parse.GetValue(maxArtifact),
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
-            });
+            }));
             try
             {
                 options = rateLimits.Apply(parse, options);
@@ -90,6 +92,11 @@ public static class ServerCommand
             host = await KilnServerHost.StartAsync(options, ct: ct);
         }
         catch (ListenRefusedException e)
+        {
+            await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
+            return 2;
+        }
+        catch (Kiln.Store.Secrets.SecretKeyFileException e)
         {
             await Console.Error.WriteLineAsync($"kiln server: {e.Message}");
             return 2;

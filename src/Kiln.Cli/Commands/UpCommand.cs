@@ -40,15 +40,17 @@ public static class UpCommand
         // Rate limits (docs/api.md, "Rate limits").
         var rateLimits = new RateLimitOptions();
         rateLimits.AddTo(command);
+        var secretsKey = new SecretsKeyOption();
+        secretsKey.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var options = transport.Apply(parse, new KilnServerOptions
+            var options = secretsKey.Apply(parse, transport.Apply(parse, new KilnServerOptions
             {
                 DataDirectory = Path.GetFullPath(parse.GetValue(dataDir) ?? Env("KILN_DATA_DIR") ?? ".kiln"),
                 Urls = parse.GetValue(urls) ?? Env("KILN_URLS") ?? "http://127.0.0.1:8080",
                 WorkerToken = Env("KILN_WORKER_TOKEN"),
                 HandleShutdownSignals = false,
-            });
+            }));
             try
             {
                 options = rateLimits.Apply(parse, options);
@@ -104,6 +106,10 @@ public static class UpCommand
             host = await KilnServerHost.StartAsync(options, ct: ct);
         }
         catch (ListenRefusedException e)
+        {
+            return CliRun.Fail("up", e.Message, 2);
+        }
+        catch (Kiln.Store.Secrets.SecretKeyFileException e)
         {
             return CliRun.Fail("up", e.Message, 2);
         }

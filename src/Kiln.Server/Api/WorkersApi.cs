@@ -134,7 +134,8 @@ public static class WorkersApi
     }
 
     private static async Task<IResult> ClaimAsync(
-        HttpContext http, ClaimStore claims, WorkerStore workers, WorkSignal signal, KilnServerOptions options, TimeProvider time, Metrics.KilnMetrics metrics, CancellationToken ct)
+        HttpContext http, ClaimStore claims, WorkerStore workers, WorkSignal signal, KilnServerOptions options, TimeProvider time, Metrics.KilnMetrics metrics,
+        SecretHandout secrets, CancellationToken ct)
     {
         var (body, problem) = await ApiJson.ReadAsync<ClaimRequest>(http.Request, BodyMaxBytes, ct);
         if (problem is not null)
@@ -175,6 +176,8 @@ public static class WorkersApi
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var assignments = await claims.ClaimAsync(worker, body.Slots, options.Lease, ct, body.ClaimId);
             metrics.ObserveClaim(worker, assignments, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            // The secrets the jobs name, for a worker of a trusted pool only (also on a claim-id repeat).
+            assignments = await secrets.AttachAsync(worker, assignments, ct);
             var remaining = deadline - time.GetUtcNow();
             if (assignments.Count > 0 || remaining <= TimeSpan.Zero)
             {

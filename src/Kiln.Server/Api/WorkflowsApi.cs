@@ -32,7 +32,7 @@ public static class WorkflowsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpRequest request, WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, CancellationToken ct)
+        HttpRequest request, WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, SecretSubmissionCheck secrets, CancellationToken ct)
     {
         var (document, problem) = await ApiJson.ReadAsync<WorkflowDocument>(request, planner.Limits.MaxDocumentBytes, ct);
         if (problem is not null)
@@ -51,6 +51,10 @@ public static class WorkflowsApi
         if (await access.SubmitAsync(request.HttpContext, plan.Project) is { } refused)
         {
             return refused;
+        }
+        if (await secrets.MissingAsync(plan, ct) is { Count: > 0 } missing)
+        {
+            return ApiProblems.Invalid(missing);
         }
         var stored = await submissions.SubmitAsync(plan, JsonSerializer.Serialize(document, ApiJson.Options), ct, Caller.Of(request.HttpContext).User?.UserId);
         if (!stored.SameDocument)

@@ -10,6 +10,7 @@ using Kiln.Store.Identity;
 using Kiln.Store.Logs;
 using Kiln.Store.Notices;
 using Kiln.Store.Scheduling;
+using Kiln.Store.Secrets;
 using Kiln.Store.Settings;
 using Kiln.Store.Status;
 using Kiln.Store.Workers;
@@ -146,6 +147,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ProjectAccess>();
             services.AddKilnRateLimits(options);
             services.AddIdentityStores();
+            // Project secrets: the key file is read (or made) now, so a bad one stops the start (docs/operations.md).
+            services.AddSingleton(SecretBox.LoadOrCreate(options.SecretsKeyPath));
+            services.AddSingleton<SecretStore>();
+            services.AddSingleton<SecretSubmissionCheck>();
+            services.AddSingleton<SecretHandout>();
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -185,6 +191,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapArtifactsApi();
             app.MapNoticesApi();
             app.MapIdentityApi();
+            app.MapSecretsApi();
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();

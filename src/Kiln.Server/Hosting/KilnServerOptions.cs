@@ -87,6 +87,15 @@ public sealed record KilnServerOptions
     public int WorkerRateLimitPerMinute { get; init; } = 6000;
 
     /// <summary>
+    /// The key project secrets are sealed with, kept outside the database (--secrets-key-file,
+    /// KILN_SECRETS_KEY_FILE); null = DATA_DIR/secrets.key. Created (0600) with a new key when missing.
+    /// </summary>
+    public string? SecretsKeyFile { get; init; }
+
+    /// <summary>The key file this server uses: <see cref="SecretsKeyFile"/>, else secrets.key in the data directory.</summary>
+    public string SecretsKeyPath => SecretsKeyFile ?? Path.Combine(DataDirectory, "secrets.key");
+
+    /// <summary>
     /// Stop on SIGINT/SIGTERM (the default, for <c>kiln server</c>). <c>kiln up</c> turns it off: it
     /// hosts the server in-process and stops it itself, after its workers have reported.
     /// </summary>

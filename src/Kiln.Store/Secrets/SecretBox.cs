@@ -42,7 +42,7 @@ public sealed class SecretBox
     /// Reads the key from <paramref name="keyFile"/> (one line: base64 of 32 bytes), or creates the file with
     /// a fresh random key (mode 0600, its directory 0700 if missing) when there is none.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The file is readable or writable by group or others, or does not hold a 32-byte key.</exception>
+    /// <exception cref="SecretKeyFileException">The file is readable or writable by group or others, or does not hold a 32-byte key.</exception>
     public static SecretBox LoadOrCreate(string keyFile)
     {
         var path = Path.GetFullPath(keyFile);
@@ -52,7 +52,7 @@ public sealed class SecretBox
         }
         if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & GroupOrOther) != 0)
         {
-            throw new InvalidOperationException(
+            throw new SecretKeyFileException(
                 $"the secrets key file '{path}' is accessible to group or others (mode {Convert.ToString((int)File.GetUnixFileMode(path), 8)}); "
                 + $"make it readable by its owner only: chmod 600 '{path}'");
         }
@@ -60,7 +60,7 @@ public sealed class SecretBox
         var key = new byte[KeyBytes + 1];
         if (!Convert.TryFromBase64String(text, key, out var written) || written != KeyBytes)
         {
-            throw new InvalidOperationException($"the secrets key file '{path}' does not hold a key: expected one line of base64 encoding exactly {KeyBytes} bytes");
+            throw new SecretKeyFileException($"the secrets key file '{path}' does not hold a key: expected one line of base64 encoding exactly {KeyBytes} bytes");
         }
         return new SecretBox(key[..KeyBytes]);
     }
