@@ -9,17 +9,9 @@ namespace Kiln.EndToEnd.Tests;
 /// many follow it: followers share the state check, and new output wakes them without a query.
 /// Statements are counted from Npgsql's own trace of this server's database.
 /// </summary>
-public sealed class LogFollowerCostTests(LogFollowerCostTests.LongLeaseServer server) : IClassFixture<LogFollowerCostTests.LongLeaseServer>
+/// <remarks>On a 60 s lease: this test is about followers of a running attempt, which a 3 s lease could end while they wait.</remarks>
+public sealed class LogFollowerCostTests(LongLeaseServerFixture server) : IClassFixture<LongLeaseServerFixture>
 {
-    /// <summary>
-    /// The shared fixtures' 3 s lease could expire (and end the attempt) while the followers
-    /// wait on a loaded machine; this test is about followers of a running attempt.
-    /// </summary>
-    public sealed class LongLeaseServer : IsolatedServerFixture
-    {
-        public override Kiln.Server.Hosting.KilnServerOptions Options(string connectionString) =>
-            base.Options(connectionString) with { Lease = TimeSpan.FromSeconds(60) };
-    }
 
     private const int Followers = 20;
     private const int WaitSeconds = 3;

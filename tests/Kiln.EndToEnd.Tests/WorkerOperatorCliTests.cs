@@ -7,7 +7,8 @@ using Kiln.Contracts;
 namespace Kiln.EndToEnd.Tests;
 
 /// <summary><c>kiln worker disable|enable|remove</c> through the real <c>kiln</c> executable.</summary>
-public sealed class WorkerOperatorCliTests(IsolatedServerFixture server) : IClassFixture<IsolatedServerFixture>
+/// <remarks>On a 60 s lease: the held work must still be held when the CLI process gets to disable its worker.</remarks>
+public sealed class WorkerOperatorCliTests(LongLeaseServerFixture server) : IClassFixture<LongLeaseServerFixture>
 {
     [Fact]
     public async Task An_operator_disables_a_busy_worker_which_then_cannot_register_enables_it_and_removes_it_once_idle()

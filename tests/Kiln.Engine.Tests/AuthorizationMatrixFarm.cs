@@ -184,6 +184,19 @@ public sealed class AuthorizationMatrixFarm
         return name;
     }
 
+    /// <summary>A fresh viewer of P, for operations that change or remove the member they name.</summary>
+    public async Task<string> FreshMemberAsync()
+    {
+        var name = await FreshUserAsync();
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        await Scalar(db, """
+            INSERT INTO project_members (project_id, user_id, role, added_at)
+            SELECT p.id, u.id, 'viewer', now() FROM projects p, users u WHERE p.name = @c AND u.name = @a
+            """, name, 0, Project);
+        return name;
+    }
+
     /// <summary>A fresh worker pool, for operations that change or delete the one they name.</summary>
     public async Task<string> FreshPoolAsync()
     {

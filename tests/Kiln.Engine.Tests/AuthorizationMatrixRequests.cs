@@ -28,7 +28,8 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/workers/", "name", false, farm.FreshWorkerAsync);
         yield return new("/api/v1/notices/", "id", false, farm.FreshNoticeAsync);
         yield return new("", "path", false, () => Task.FromResult(AuthorizationMatrixFarm.ArtifactPath));
-        yield return new("", "user", false, () => Task.FromResult(farm.ViewerName));
+        // A member of P made for the row: removing or re-roling it must not change the callers' own roles.
+        yield return new("", "user", false, farm.FreshMemberAsync);
         // Operations on a user, a pool or a token change them: each row gets its own.
         yield return new("/api/v1/users/", "name", false, farm.FreshUserAsync);
         yield return new("/api/v1/pools/", "name", false, farm.FreshPoolAsync);

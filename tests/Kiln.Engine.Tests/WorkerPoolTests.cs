@@ -68,6 +68,11 @@ public sealed class WorkerPoolTests(ServerFixture server) : IClassFixture<Server
     public async Task A_job_that_names_secrets_goes_only_to_a_pool_its_project_trusts()
     {
         await _farm.ProjectAsync("vault");
+        // The secret the jobs name exists: a trusted worker is handed it with the work.
+        using (var secret = await _farm.Admin.PutAsync("/api/v1/projects/vault/secrets/SIGNING_KEY", new StringContent("a-signing-key", System.Text.Encoding.UTF8, "text/plain")))
+        {
+            Assert.True(secret.IsSuccessStatusCode, await secret.Content.ReadAsStringAsync());
+        }
         await _farm.PoolAsync(new PoolRequest("signers", null, ["sx"]));
         await _farm.PoolAsync(new PoolRequest("untrusted", null, ["sx"]));
         var withSecrets = await _farm.SubmitAsync("vault", "sx", 3, "SIGNING_KEY");

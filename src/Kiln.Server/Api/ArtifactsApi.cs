@@ -14,7 +14,7 @@ namespace Kiln.Server.Api;
 /// <summary>
 /// <c>/api/v1/work-requests/{id}/artifacts</c>: a worker declares each output (recorded at once when
 /// its content is already stored), uploads missing content in resumable chunks, then declares it
-/// again; anyone lists and downloads them (with HTTP ranges). Paths are relative, without
+/// again; whoever may see the project lists and downloads them (with HTTP ranges). Paths are relative, without
 /// <c>..</c>; sizes are limited by <see cref="KilnServerOptions.MaxArtifactBytes"/>.
 /// </summary>
 public static class ArtifactsApi

@@ -15,7 +15,7 @@ namespace Kiln.Server.Api;
 
 /// <summary>
 /// <c>/api/v1/work-requests/{id}/log</c>: workers append their task's output while it runs;
-/// anyone reads it, from an offset, optionally waiting for more (how <c>kiln logs -f</c> follows).
+/// whoever may see its project reads it, from an offset, optionally waiting for more (how <c>kiln logs -f</c> follows).
 /// </summary>
 public static class LogsApi
 {

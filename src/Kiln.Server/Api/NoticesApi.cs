@@ -10,8 +10,8 @@ namespace Kiln.Server.Api;
 
 /// <summary>
 /// <c>/api/v1/notices</c>: operator notices (incidents, maintenance), and the <c>Kiln-Notice</c>
-/// header every API response carries while one is active. There is no authentication yet
-/// (issue 11); posting and clearing will need the farm-admin right then.
+/// header every API response carries while one is active. Anyone lists them; posting and
+/// clearing are a farm admin's.
 /// </summary>
 public static class NoticesApi
 {
