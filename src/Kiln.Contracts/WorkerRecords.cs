@@ -50,6 +50,7 @@ public sealed record ClaimResponse(IReadOnlyList<Assignment> Assignments, bool P
 /// under those names and masks their values (and common encodings of them) in everything the task's
 /// log sends to the server. Null or empty when the job uses none.
 /// </param>
+/// <param name="SecretNames">The names of the secrets the job names (never values); null when none.</param>
 public sealed record Assignment(
     long WorkRequestId,
     long WorkflowId,
@@ -62,7 +63,8 @@ public sealed record Assignment(
     IReadOnlyList<string> Outputs,
     int TimeoutSeconds,
     IReadOnlyDictionary<string, long> NeedsArtifacts,
-    IReadOnlyDictionary<string, string>? Secrets = null);
+    IReadOnlyDictionary<string, string>? Secrets = null,
+    IReadOnlyList<string>? SecretNames = null);
 
 /// <summary>The leases a worker holds, renewed together.</summary>
 public sealed record HeartbeatRequest(IReadOnlyList<LeaseRef> Leases);

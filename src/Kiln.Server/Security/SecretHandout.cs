@@ -18,12 +18,13 @@ public sealed partial class SecretHandout(SecretStore secrets, ReportStore repor
 {
     public async Task<IReadOnlyList<Assignment>> AttachAsync(WorkerIdentity worker, IReadOnlyList<Assignment> assignments, CancellationToken ct)
     {
-        if (assignments.Count == 0)
+        // Most claims hand out no job that names a secret: they cost nothing more here.
+        if (!assignments.Any(a => a.SecretNames is { Count: > 0 }))
         {
             return assignments;
         }
         // One statement for the batch; work requests that name no secret are not in its answer.
-        var found = await secrets.ClaimSecretsAsync(worker.Id, [.. assignments.Select(a => a.WorkRequestId)], ct);
+        var found = await secrets.ClaimSecretsAsync(worker.Id, [.. assignments.Where(a => a.SecretNames is { Count: > 0 }).Select(a => a.WorkRequestId)], ct);
         if (found.Count == 0)
         {
             return assignments;

@@ -31,7 +31,9 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- narrowed, and a worker disabled, removed or not yet approved, apply to the next claim
             -- on every replica. One row (two primary-key probes), none when this worker may not
             -- claim from this queue now
-            SELECT wp.id, wp.project_ids, wp.exclude_private
+            SELECT wp.id, wp.project_ids, wp.exclude_private,
+                   -- the projects that trust this pool with their secrets (a pool's few trusts)
+                   ARRAY(SELECT t.project_id FROM project_trusted_pools t WHERE t.pool_id = wp.id) AS trusted_by
             FROM workers k JOIN worker_pools wp ON wp.id = k.pool_id
             WHERE k.id = @worker AND k.disabled_at IS NULL AND k.removed_at IS NULL AND k.approved_at IS NOT NULL
               AND (cardinality(wp.queues) = 0 OR @queue = ANY(wp.queues))
@@ -42,9 +44,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             FROM work_requests WHERE state = 'running'
             GROUP BY project_id
         ), fair_order AS (
-            SELECT p.id, p.weight, p.max_running, coalesce(r.in_queue, 0) AS running, coalesce(r.total, 0) AS total,
-                -- the project trusts this pool with its secrets (an InitPlan: the pool's few trusts, read once)
-                p.id = ANY(ARRAY(SELECT t.project_id FROM project_trusted_pools t WHERE t.pool_id = (SELECT id FROM pool))) AS trusted
+            SELECT p.id, p.weight, p.max_running, coalesce(r.in_queue, 0) AS running, coalesce(r.total, 0) AS total
             -- FULL JOIN, not LEFT: every running row has its project, so it adds no row, and
             -- the planner can only hash or merge it. Statistics taken while nothing ran
             -- estimate one running row; a nested loop planned on that compares every project
@@ -78,7 +78,8 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
                       -- work at once; this holds even if a mark outlived its attempt)
                       AND NOT w.cancel_requested
                       -- a job that names secrets goes only to a pool its project trusts
-                      AND (cardinality(w.secrets) = 0 OR f.trusted)
+                      -- (checked only for such rows: the trusts are read once, as an InitPlan)
+                      AND (cardinality(w.secrets) = 0 OR f.id = ANY((SELECT trusted_by FROM pool)::bigint[]))
                     ORDER BY w.claim_rank DESC, w.id
                     LIMIT @slots
                     -- locked as read: a row another claim holds is skipped for the project's
@@ -124,7 +125,8 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             -- OFFSET 0 keeps the per-dependency primary-key lookup from being flattened into a join
             (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d
              CROSS JOIN LATERAL (SELECT p.name, p.id FROM work_requests p WHERE p.id = d.depends_on_id OFFSET 0) p
-             WHERE d.work_request_id = w.id)
+             WHERE d.work_request_id = w.id),
+            w.secrets
         """;
 
     /// <summary>
@@ -296,7 +298,8 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
         Env: JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
         Outputs: reader.GetFieldValue<string[]>(8),
         TimeoutSeconds: reader.GetInt32(9),
-        NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? []);
+        NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? [],
+        SecretNames: reader.GetFieldValue<string[]>(11) is { Length: > 0 } names ? names : null);
 
     private static NpgsqlBatchCommand TouchWorker(long workerId, DateTimeOffset now)
     {
