@@ -103,4 +103,19 @@ public static class CliRun
     private static int _noticeShown;
 
     private static readonly JsonSerializerOptions Indented = new(KilnClient.Json) { WriteIndented = true };
+
+    /// <summary>Every item of a keyset-paginated list, page after page (<paramref name="page"/> gets the cursor).</summary>
+    public static async Task<List<T>> AllPagesAsync<T>(Func<string?, Task<Page<T>>> page)
+    {
+        var items = new List<T>();
+        string? after = null;
+        do
+        {
+            var next = await page(after);
+            items.AddRange(next.Items);
+            after = next.Next;
+        }
+        while (after is not null);
+        return items;
+    }
 }

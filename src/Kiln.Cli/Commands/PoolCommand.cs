@@ -62,15 +62,7 @@ public static class PoolCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("pool list", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            var pools = new List<PoolView>();
-            string? after = null;
-            do
-            {
-                var page = await client.ListPoolsAsync(500, after, ct);
-                pools.AddRange(page.Items);
-                after = page.Next;
-            }
-            while (after is not null);
+            var pools = await CliRun.AllPagesAsync(after => client.ListPoolsAsync(500, after, ct));
             Print(pools, parse.GetValue(json), single: false);
             return 0;
         }));

@@ -32,15 +32,7 @@ public static class ProjectCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("project list", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            var projects = new List<ProjectView>();
-            string? after = null;
-            do
-            {
-                var page = await client.ListProjectsAsync(500, after, ct);
-                projects.AddRange(page.Items);
-                after = page.Next;
-            }
-            while (after is not null);
+            var projects = await CliRun.AllPagesAsync(after => client.ListProjectsAsync(500, after, ct));
             Print(projects, parse.GetValue(json), single: false);
             return 0;
         }));

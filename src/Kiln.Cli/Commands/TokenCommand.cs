@@ -86,15 +86,7 @@ public static class TokenCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("token list", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            var tokens = new List<TokenView>();
-            string? after = null;
-            do
-            {
-                var page = await client.ListTokensAsync(parse.GetValue(user), 500, after, ct);
-                tokens.AddRange(page.Items);
-                after = page.Next;
-            }
-            while (after is not null);
+            var tokens = await CliRun.AllPagesAsync(after => client.ListTokensAsync(parse.GetValue(user), 500, after, ct));
             if (parse.GetValue(json))
             {
                 CliRun.PrintJson(tokens);

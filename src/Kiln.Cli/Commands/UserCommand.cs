@@ -62,15 +62,7 @@ public static class UserCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("user list", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            var users = new List<UserView>();
-            string? after = null;
-            do
-            {
-                var page = await client.ListUsersAsync(500, after, ct);
-                users.AddRange(page.Items);
-                after = page.Next;
-            }
-            while (after is not null);
+            var users = await CliRun.AllPagesAsync(after => client.ListUsersAsync(500, after, ct));
             if (parse.GetValue(json))
             {
                 CliRun.PrintJson(users);

@@ -65,15 +65,7 @@ public static class WorkerTokenCommands
         command.SetAction((parse, ct) => CliRun.GuardAsync("worker token list", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            var tokens = new List<RegistrationTokenView>();
-            string? after = null;
-            do
-            {
-                var page = await client.ListRegistrationTokensAsync(parse.GetValue(pool), 500, after, ct);
-                tokens.AddRange(page.Items);
-                after = page.Next;
-            }
-            while (after is not null);
+            var tokens = await CliRun.AllPagesAsync(after => client.ListRegistrationTokensAsync(parse.GetValue(pool), 500, after, ct));
             if (parse.GetValue(json))
             {
                 CliRun.PrintJson(tokens);

@@ -25,15 +25,7 @@ public static class WorkersCommand
         command.SetAction((parse, ct) => CliRun.GuardAsync("workers", parse.GetValue(server), async url =>
         {
             using var client = ClientSettings.Connect(url);
-            var workers = new List<WorkerView>();
-            string? after = null;
-            do
-            {
-                var page = await client.ListWorkersAsync(500, after, ct);
-                workers.AddRange(page.Items);
-                after = page.Next;
-            }
-            while (after is not null);
+            var workers = await CliRun.AllPagesAsync(after => client.ListWorkersAsync(500, after, ct));
             var now = TimeProvider.System.GetUtcNow();
             var shown = parse.GetValue(all) ? workers : [.. workers.Where(w => now - w.LastSeenAt <= HiddenAfter)];
             if (parse.GetValue(json))

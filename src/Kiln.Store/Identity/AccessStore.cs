@@ -31,7 +31,7 @@ public sealed class AccessStore(NpgsqlDataSource dataSource, TimeProvider time)
         """;
 
     /// <summary>The project and its owner in one statement; nothing when the name is taken (a concurrent creation).</summary>
-    private const string CreateSql = """
+    internal const string CreateSql = """
         WITH project AS (
             INSERT INTO projects (name, visibility, description, created_at) VALUES (@name, @visibility, @description, @now)
             ON CONFLICT (name) DO NOTHING

@@ -25,18 +25,6 @@ public enum MemberChange
 /// </summary>
 public sealed class ProjectOwnerStore(NpgsqlDataSource dataSource, TimeProvider time, AuditStore audit)
 {
-    /// <summary>The project and its owner in one statement; nothing when the name is taken.</summary>
-    private const string CreateSql = """
-        WITH project AS (
-            INSERT INTO projects (name, visibility, description, created_at) VALUES (@name, @visibility, @description, @now)
-            ON CONFLICT (name) DO NOTHING
-            RETURNING id
-        )
-        INSERT INTO project_members (project_id, user_id, role, added_at)
-        SELECT id, @user, 'owner', @now FROM project
-        RETURNING project_id
-        """;
-
     /// <summary>No write when nothing changes (a PATCH repeating the current values).</summary>
     private const string UpdateSql = """
         UPDATE projects SET description = coalesce(@description, description), visibility = coalesce(@visibility, visibility)
@@ -71,7 +59,7 @@ public sealed class ProjectOwnerStore(NpgsqlDataSource dataSource, TimeProvider 
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
-        await using (var cmd = new NpgsqlCommand(CreateSql, connection))
+        await using (var cmd = new NpgsqlCommand(AccessStore.CreateSql, connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string>("name", name));
             cmd.Parameters.Add(new NpgsqlParameter<long>("user", userId));
