@@ -11,7 +11,6 @@ using Kiln.Store.Logs;
 using Kiln.Store.Notices;
 using Kiln.Store.Scheduling;
 using Kiln.Store.Secrets;
-using Kiln.Store.Settings;
 using Kiln.Store.Status;
 using Kiln.Store.Workers;
 using Microsoft.AspNetCore.Builder;
