@@ -36,6 +36,24 @@ public sealed class IdentityApiTests(ServerFixture server) : IClassFixture<Serve
     }
 
     [Fact]
+    public async Task A_project_made_by_a_first_submission_is_in_the_audit_log_with_its_submitter_as_owner()
+    {
+        using (var submitted = await server.Client.PostAsJsonAsync("/api/v1/workflows", new WorkflowDocument
+        {
+            Project = "made-by-submit",
+            Jobs = new() { ["a"] = new JobDocument { Run = "true", Requires = new() { Queue = "nobody-serves-this" } } },
+        }))
+        {
+            Assert.Equal(HttpStatusCode.Created, submitted.StatusCode);
+        }
+        var entry = Assert.Single((await server.Client.GetFromJsonAsync<Page<AuditEntryView>>(
+            "/api/v1/audit?action=project.create&target=project:made-by-submit", KilnClient.Json))!.Items);
+        Assert.Equal(("user", "admin"), (entry.ActorKind, entry.Actor));
+        var members = (await server.Client.GetFromJsonAsync<List<MemberView>>("/api/v1/projects/made-by-submit/members", KilnClient.Json))!;
+        Assert.Equal(("admin", "owner"), (members.Single().User, members.Single().Role));
+    }
+
+    [Fact]
     public async Task A_revoked_token_is_refused_on_the_next_request()
     {
         var created = await CreateTokenAsync(server.Client, new CreateTokenRequest("to revoke"));

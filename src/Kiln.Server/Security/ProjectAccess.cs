@@ -30,7 +30,7 @@ public enum ProjectNeed
 /// projects do not leak; one it may see but not change answers 403 naming the role needed.
 /// Farm admins (with the admin scope) may do everything.
 /// </summary>
-public sealed class ProjectAccess(AccessStore store)
+public sealed class ProjectAccess(AccessStore store, AuditStore audit)
 {
     public static bool CanSee(Caller caller, ProjectOfResource project) =>
         !project.IsPrivate || caller.IsAdmin || caller.RoleIn(project.ProjectId) >= ProjectRole.Viewer || WorkerServes(caller, project);
@@ -63,6 +63,7 @@ public sealed class ProjectAccess(AccessStore store)
         if (project is null && caller.User is { } user
             && await store.CreateProjectAsync(name, user.UserId, isPrivate: false, "", http.RequestAborted) is not null)
         {
+            await audit.RecordAsync(caller.Actor, "project.create", $"project:{name}", new { visibility = "public", description = "", by = "submission" }, http.RequestAborted);
             return null;
         }
         project ??= await store.OfProjectAsync(name, http.RequestAborted);
