@@ -48,13 +48,27 @@ public sealed partial class KilnProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? RepositoryRoot,
         };
-        psi.ArgumentList.Add(CliPath);
         var list = args.ToList();
-        foreach (var a in list)
+        Prepare(psi, list, env);
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
+        return new KilnProcess(process, "kiln " + string.Join(' ', list));
+    }
+
+    /// <summary>
+    /// The one clean environment every kiln process of the tests gets: no KILN_* setting of the
+    /// machine's leaks in, no config file is found, a client command run with <c>--server URL</c>
+    /// signs in as that test server's admin (<see cref="Kiln.Testing.AdminTokens"/>), and then
+    /// <paramref name="env"/> applies.
+    /// </summary>
+    private static void Prepare(ProcessStartInfo psi, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env)
+    {
+        psi.ArgumentList.Add(CliPath);
+        foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
         }
-        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN", "KILN_TLS_CERT", "KILN_TLS_KEY", "KILN_BEHIND_PROXY", "KILN_TRUSTED_PROXIES"])
+        // Where the PostgreSQL binaries are is the machine's, not a setting under test.
+        foreach (var name in psi.Environment.Keys.Where(k => k.StartsWith("KILN_", StringComparison.Ordinal) && k != "KILN_PG_BIN").ToList())
         {
             psi.Environment.Remove(name);
         }
@@ -67,8 +81,6 @@ public sealed partial class KilnProcess : IAsyncDisposable
         {
             psi.Environment[k] = v;
         }
-        var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
-        return new KilnProcess(process, "kiln " + string.Join(' ', list));
     }
 
     /// <summary>
@@ -79,24 +91,7 @@ public sealed partial class KilnProcess : IAsyncDisposable
     public static async Task<(int Exit, string Stdout, string Stderr)> RunSplitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(CliPath);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        foreach (var name in (string[])["KILN_URL", "KILN_TOKEN", "KILN_CONFIG", "KILN_DATABASE_URL", "KILN_DATA_DIR", "KILN_URLS", "KILN_WORKER_TOKEN", "KILN_TLS_CERT", "KILN_TLS_KEY", "KILN_BEHIND_PROXY", "KILN_TRUSTED_PROXIES"])
-        {
-            psi.Environment.Remove(name);
-        }
-        psi.Environment["KILN_CONFIG"] = "/nonexistent/kiln-config.json";
-        if (Kiln.Testing.AdminTokens.ForCommandLine([.. psi.ArgumentList.Skip(1)]) is { } admin)
-        {
-            psi.Environment["KILN_TOKEN"] = admin;
-        }
-        foreach (var (k, v) in env ?? new Dictionary<string, string>())
-        {
-            psi.Environment[k] = v;
-        }
+        Prepare(psi, args, env);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
