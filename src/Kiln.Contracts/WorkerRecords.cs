@@ -64,7 +64,45 @@ public sealed record Assignment(
     int TimeoutSeconds,
     IReadOnlyDictionary<string, long> NeedsArtifacts,
     IReadOnlyDictionary<string, string>? Secrets = null,
-    IReadOnlyList<string>? SecretNames = null);
+    IReadOnlyList<string>? SecretNames = null,
+    JobExecution? Execution = null);
+
+/// <summary>
+/// How a job runs beyond its script; null for a plain job on the worker's host. Resolved at submission:
+/// the environment is one exact, content-addressed version.
+/// </summary>
+public sealed record JobExecution
+{
+    /// <summary>The built-in kind that supplied the script (<c>debian/sbuild</c>), if any.</summary>
+    public string? Uses { get; init; }
+
+    /// <summary>The kind's parameters; the script also gets each as <c>KILN_WITH_NAME</c>.</summary>
+    public IReadOnlyDictionary<string, string>? With { get; init; }
+
+    /// <summary>The environment the job runs in.</summary>
+    public EnvironmentRef? Environment { get; init; }
+
+    /// <summary>In an environment: the job may reach the network (otherwise only its own loopback).</summary>
+    public bool Network { get; init; }
+
+    /// <summary>
+    /// The kind runs on the worker's host with the environment's tarball at <c>$KILN_ENVIRONMENT_TARBALL</c>
+    /// (sbuild in unshare mode isolates the build itself) instead of inside a copy of the environment.
+    /// </summary>
+    public bool OnHost { get; init; }
+
+    /// <summary>Resource limits for a job in an environment.</summary>
+    public JobLimits? Limits { get; init; }
+}
+
+/// <summary>One version of an environment, as a worker fetches it: the tarball is the blob <see cref="Sha256"/>.</summary>
+public sealed record EnvironmentRef(string Name, int Version, string Sha256, long Size);
+
+/// <summary>Limits of a job in an environment: bytes of memory, processes at once, bytes written.</summary>
+public sealed record JobLimits(long MemoryBytes, int Processes, long DiskBytes)
+{
+    public static readonly JobLimits Default = new(4L << 30, 1024, 10L << 30);
+}
 
 /// <summary>The leases a worker holds, renewed together.</summary>
 public sealed record HeartbeatRequest(IReadOnlyList<LeaseRef> Leases);

@@ -56,6 +56,9 @@ public sealed record JobDefaults
 
     /// <summary>Environment for every job.</summary>
     public Dictionary<string, string>? Env { get; init; }
+
+    /// <summary>The environment every job runs in unless it names its own.</summary>
+    public string? Environment { get; init; }
 }
 
 /// <summary>One job; with a matrix it expands to one work request per combination.</summary>
@@ -104,6 +107,21 @@ public sealed record JobDocument
     /// their values are masked in the log.
     /// </summary>
     public List<string>? Secrets { get; init; }
+
+    /// <summary>
+    /// The environment the job runs in, by name (<c>debian/bookworm-amd64</c>): a fresh copy of the environment's
+    /// current version, resolved at submission, in its own namespaces (docs/packaging.md). Unset: on the worker's host.
+    /// </summary>
+    public string? Environment { get; init; }
+
+    /// <summary>A built-in job kind (<c>debian/sbuild</c>, <c>debian/lintian</c>, …) that supplies the script; see docs/packaging.md.</summary>
+    public string? Uses { get; init; }
+
+    /// <summary>The built-in kind's parameters (<c>suite</c>, <c>arch</c>, …); values may use <c>${{ matrix.NAME }}</c>.</summary>
+    public Dictionary<string, string>? With { get; init; }
+
+    /// <summary>In an environment, whether the job may reach the network (default false: a network namespace with only loopback).</summary>
+    public bool? Network { get; init; }
 }
 
 /// <summary>A declared workflow parameter.</summary>
@@ -130,6 +148,15 @@ public sealed record JobRequirements
 
     /// <summary>Queue the job waits in; defaults to <c>builds</c>.</summary>
     public string? Queue { get; init; }
+
+    /// <summary>Memory limit of a job in an environment, e.g. <c>4GiB</c> or <c>512MiB</c> (default 4 GiB).</summary>
+    public string? Memory { get; init; }
+
+    /// <summary>Most processes (and threads) a job in an environment may have at once (default 1024).</summary>
+    public int? Processes { get; init; }
+
+    /// <summary>Most disk a job in an environment may write, e.g. <c>10GiB</c> (default 10 GiB).</summary>
+    public string? Disk { get; init; }
 }
 
 /// <summary>

@@ -23,4 +23,8 @@ public static partial class Names
 
     public const string DefaultQueue = "builds";
     public const string DefaultProject = "default";
+
+    /// <summary>An environment name: DISTRIBUTION/NAME, such as <c>debian/bookworm-amd64</c>.</summary>
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9.+_-]{0,48}/[a-z0-9][a-z0-9.+_-]{0,48}$")]
+    public static partial Regex EnvironmentName();
 }

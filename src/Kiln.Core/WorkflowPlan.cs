@@ -38,7 +38,25 @@ public sealed record PlannedWorkRequest(
 {
     /// <summary>Names of the project secrets the task gets (validated, ordinal order); empty for none.</summary>
     public IReadOnlyList<string> Secrets { get; init; } = [];
+
+    /// <summary>The kind, environment, network and limits; null for a plain job on the host.</summary>
+    public PlannedExecution? Execution { get; init; }
+
+    /// <summary>What is stored and handed to the worker: <see cref="Execution"/> with its environment resolved (set by the submission).</summary>
+    public Kiln.Contracts.JobExecution? Resolved { get; init; }
 }
+
+/// <summary>
+/// How a planned work request runs beyond its script. <see cref="Environment"/> is a name here; the
+/// submission resolves it to the environment's current version (<see cref="Kiln.Contracts.EnvironmentRef"/>).
+/// </summary>
+public sealed record PlannedExecution(
+    string? Uses,
+    IReadOnlyDictionary<string, string>? With,
+    string? Environment,
+    bool Network,
+    bool OnHost,
+    Kiln.Contracts.JobLimits? Limits);
 
 /// <summary>A problem with a submitted document; <see cref="Field"/> is a path such as <c>jobs.build.needs[0]</c>.</summary>
 public sealed record ValidationError(string Field, string Message);

@@ -257,17 +257,35 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             return m.Value;
         });
 
-        var run = job.Run;
-        if (string.IsNullOrWhiteSpace(run))
+        var kind = job.Uses is { } uses ? Kinds.BuiltInKinds.Find(uses) : null;
+        if (job.Uses is not null && kind is null)
         {
-            errors.Add(new($"{field}.run", "every job needs a 'run' script"));
+            errors.Add(new($"{field}.uses", $"'{Truncate(job.Uses)}' is not a built-in kind; the kinds are {string.Join(", ", Kinds.BuiltInKinds.Kinds.Select(k => k.Name))}"));
+        }
+        if (job.Uses is null && job.With is { Count: > 0 })
+        {
+            errors.Add(new($"{field}.with", "'with' gives a built-in kind its parameters; this job names no kind in 'uses'"));
+        }
+        var run = kind is not null ? kind.Script : job.Run;
+        if (kind is not null && !string.IsNullOrEmpty(job.Run))
+        {
+            errors.Add(new($"{field}.run", $"a job either runs its own script or uses a built-in kind, not both (it uses {kind.Name})"));
+        }
+        else if (kind is { Runner: Kinds.KindRunner.Server })
+        {
             run = "";
         }
-        else if (System.Text.Encoding.UTF8.GetByteCount(run) > limits.MaxScriptBytes)
+        else if (string.IsNullOrWhiteSpace(run))
+        {
+            errors.Add(new($"{field}.run", "every job needs a 'run' script (or 'uses' a built-in kind)"));
+            run = "";
+        }
+        else if (kind is null && System.Text.Encoding.UTF8.GetByteCount(run) > limits.MaxScriptBytes)
         {
             errors.Add(new($"{field}.run", $"the script is larger than {limits.MaxScriptBytes} bytes; put it in a file the job fetches"));
         }
-        run = Substitute(run, "run");
+        // A kind's script is ours and takes its parameters from the environment, never as spliced text.
+        run = kind is null ? Substitute(run ?? "", "run") : run ?? "";
 
         var env = new Dictionary<string, string>(defaults?.Env ?? []);
         foreach (var (k, v) in job.Env ?? [])
@@ -297,10 +315,12 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             env.TryAdd($"KILN_MATRIX_{axis.ToUpperInvariant().Replace('-', '_').Replace('.', '_')}", value);
         }
+        var with = kind is null ? null : KindParameters(errors, field, kind, job.With, Substitute, env);
 
         // Defaults apply field by field: a job that sets only its tags keeps the default architecture.
         var requires = job.Requires;
-        var requiredArchitecture = requires?.Architecture ?? defaults?.Requires?.Architecture;
+        var requiredArchitecture = requires?.Architecture ?? defaults?.Requires?.Architecture
+            ?? (kind?.ArchitectureParameter is { } ap && with is not null ? with.GetValueOrDefault(ap) : null);
         var architecture = requiredArchitecture is { } a ? Substitute(a, "requires.architecture") : null;
         if (architecture is not null && (architecture.Length > limits.MaxNameLength || !Names.Identifier().IsMatch(architecture)))
         {
@@ -311,7 +331,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         {
             errors.Add(new($"{field}.requires.tags", $"at most {limits.MaxTags} tags, each a name"));
         }
-        var queue = requires?.Queue ?? defaults?.Requires?.Queue ?? Names.DefaultQueue;
+        var queue = requires?.Queue ?? kind?.Queue ?? defaults?.Requires?.Queue ?? Names.DefaultQueue;
         if (!Names.Identifier().IsMatch(queue) || queue.Length > limits.MaxNameLength)
         {
             errors.Add(new($"{field}.requires.queue", $"'{Truncate(queue)}' is not a queue name"));
@@ -339,7 +359,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             errors.Add(new($"{field}.priority", $"must be between -{limits.MaxPriority} and {limits.MaxPriority}"));
         }
 
-        var outputs = job.Outputs ?? [];
+        var outputs = kind is null ? job.Outputs ?? [] : [.. kind.Outputs, .. job.Outputs ?? []];
         if (outputs.Count > limits.MaxOutputs)
         {
             errors.Add(new($"{field}.outputs", $"at most {limits.MaxOutputs} globs"));
@@ -353,6 +373,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         }
 
         var secrets = JobSecrets.Check(errors, field, job.Secrets, env, limits.MaxSecrets);
+        var execution = Execution(errors, field, job, defaults, kind, with);
 
         if (errors.Count > before)
         {
@@ -364,7 +385,97 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             retry?.OnFailure ?? defaults?.Retry?.OnFailure ?? false, backoff, priority + inheritedPriority, needs, job.AllowFailure ?? false)
         {
             Secrets = secrets,
+            Execution = execution,
         };
+    }
+
+    /// <summary>Checks a kind's <c>with:</c> against its parameters and puts each value in the task's environment.</summary>
+    private static Dictionary<string, string> KindParameters(
+        List<ValidationError> errors, string field, Kinds.BuiltInKind kind, Dictionary<string, string>? given,
+        Func<string, string, string> substitute, Dictionary<string, string> env)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in (given ?? []).Keys)
+        {
+            if (!kind.Parameters.Any(p => p.Name == name))
+            {
+                errors.Add(new($"{field}.with.{Truncate(name)}", $"{kind.Name} takes no parameter '{Truncate(name)}'; it takes {string.Join(", ", kind.Parameters.Select(p => p.Name))}"));
+            }
+        }
+        foreach (var parameter in kind.Parameters)
+        {
+            string? value = given is not null && given.TryGetValue(parameter.Name, out var v) ? substitute(v ?? "", $"with.{parameter.Name}") : parameter.Default;
+            if (value is null || (parameter.Required && value.Length == 0))
+            {
+                errors.Add(new($"{field}.with.{parameter.Name}", $"{kind.Name} needs '{parameter.Name}': {parameter.Description}"));
+                continue;
+            }
+            if (value.Length > 0 && !parameter.Pattern.IsMatch(value))
+            {
+                errors.Add(new($"{field}.with.{parameter.Name}", $"'{Truncate(value)}' is not a valid value ({parameter.Description})"));
+                continue;
+            }
+            values[parameter.Name] = value;
+            env[Kinds.BuiltInKinds.VariableFor(parameter.Name)] = value;
+        }
+        env["KILN_KIND"] = kind.Name;
+        return values;
+    }
+
+    private static PlannedExecution? Execution(
+        List<ValidationError> errors, string field, JobDocument job, JobDefaults? defaults, Kinds.BuiltInKind? kind, Dictionary<string, string>? with)
+    {
+        var environment = job.Environment ?? defaults?.Environment;
+        if (environment is not null && !Names.EnvironmentName().IsMatch(environment))
+        {
+            errors.Add(new($"{field}.environment", $"'{Truncate(environment)}' is not an environment name (DISTRIBUTION/NAME, e.g. debian/bookworm-amd64)"));
+        }
+        if (kind is { NeedsEnvironment: true } && environment is null)
+        {
+            errors.Add(new($"{field}.environment", $"{kind.Name} runs in an environment: name one, e.g. 'environment: debian/bookworm-amd64' (kiln env list)"));
+        }
+        if (kind is { NeedsEnvironment: false } && job.Environment is not null)
+        {
+            errors.Add(new($"{field}.environment", $"{kind.Name} does not run in an environment"));
+        }
+        if (kind is { NeedsEnvironment: false })
+        {
+            environment = null;
+        }
+        var requires = job.Requires;
+        var memory = Kinds.BuiltInKinds.ParseSize(requires?.Memory ?? defaults?.Requires?.Memory);
+        var disk = Kinds.BuiltInKinds.ParseSize(requires?.Disk ?? defaults?.Requires?.Disk);
+        var processes = requires?.Processes ?? defaults?.Requires?.Processes;
+        if (memory is not null && memory is < (16L << 20) or > (1L << 40))
+        {
+            errors.Add(new($"{field}.requires.memory", "must be a size from 16MiB to 1TiB, such as 4GiB"));
+        }
+        if (disk is not null && disk is < (16L << 20) or > (16L << 40))
+        {
+            errors.Add(new($"{field}.requires.disk", "must be a size from 16MiB to 16TiB, such as 10GiB"));
+        }
+        if (processes is not null && processes is < 8 or > 1_000_000)
+        {
+            errors.Add(new($"{field}.requires.processes", "must be 8 to 1000000"));
+        }
+        if (environment is null && (memory ?? disk ?? (long?)processes) is not null)
+        {
+            errors.Add(new($"{field}.requires", "memory, processes and disk limits apply to a job in an environment: name one with 'environment:'"));
+        }
+        if (environment is null && job.Network is not null)
+        {
+            errors.Add(new($"{field}.network", "'network' applies to a job in an environment; a job on the host has the host's network"));
+        }
+        if (environment is null && kind is null)
+        {
+            return null;
+        }
+        var limits = environment is null ? null : new Kiln.Contracts.JobLimits(
+            memory ?? Kiln.Contracts.JobLimits.Default.MemoryBytes,
+            processes ?? Kiln.Contracts.JobLimits.Default.Processes,
+            disk ?? Kiln.Contracts.JobLimits.Default.DiskBytes);
+        return new PlannedExecution(kind?.Name, with, environment, job.Network ?? kind?.Network ?? false,
+            kind?.Runner is Kinds.KindRunner.OnHostWithEnvironment, limits);
     }
 
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Server.Packaging;
 using Kiln.Server.Security;
 using Kiln.Store.Engine;
 using Microsoft.AspNetCore.Builder;
@@ -31,10 +32,9 @@ public static class WorkflowsApi
         return routes;
     }
 
-    private static async Task<IResult> SubmitAsync(
-        HttpRequest request, WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, SecretSubmissionCheck secrets, CancellationToken ct)
+    private static async Task<IResult> SubmitAsync(HttpRequest request, WorkflowSubmission submission, CancellationToken ct)
     {
-        var (document, problem) = await ApiJson.ReadAsync<WorkflowDocument>(request, planner.Limits.MaxDocumentBytes, ct);
+        var (document, problem) = await ApiJson.ReadAsync<WorkflowDocument>(request, submission.Planner.Limits.MaxDocumentBytes, ct);
         if (problem is not null)
         {
             return problem;
@@ -43,26 +43,12 @@ public static class WorkflowsApi
         {
             document = document! with { IdempotencyKey = header.ToString() };
         }
-        var (plan, errors) = planner.Plan(document);
-        if (plan is null)
-        {
-            return ApiProblems.Invalid(errors);
-        }
-        if (await access.SubmitAsync(request.HttpContext, plan.Project) is { } refused)
+        var (stored, plan, refused) = await submission.SubmitAsync(request.HttpContext, document!, JsonSerializer.Serialize(document, ApiJson.Options), ct);
+        if (refused is not null)
         {
             return refused;
         }
-        if (await secrets.MissingAsync(plan, ct) is { Count: > 0 } missing)
-        {
-            return ApiProblems.Invalid(missing);
-        }
-        var stored = await submissions.SubmitAsync(plan, JsonSerializer.Serialize(document, ApiJson.Options), ct, Caller.Of(request.HttpContext).User?.UserId);
-        if (!stored.SameDocument)
-        {
-            return ApiProblems.Conflict("idempotencyKey",
-                $"workflow {stored.WorkflowId} was submitted with this idempotency key and a different document; use a new key for a different workflow");
-        }
-        var body = new SubmitWorkflowResponse(stored.WorkflowId, stored.Created, stored.WorkRequests, plan.Omitted.Count > 0 ? plan.Omitted : null);
+        var body = new SubmitWorkflowResponse(stored!.WorkflowId, stored.Created, stored.WorkRequests, plan!.Omitted.Count > 0 ? plan.Omitted : null);
         return stored.Created
             ? TypedResults.Created($"/api/v1/workflows/{stored.WorkflowId}", body)
             : TypedResults.Ok(body);

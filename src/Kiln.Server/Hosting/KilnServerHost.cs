@@ -150,6 +150,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton(SecretBox.LoadOrCreate(options.SecretsKeyPath));
             services.AddSingleton<SecretStore>();
             services.AddSingleton<SecretSubmissionCheck>();
+            services.AddSingleton<Kiln.Store.Environments.EnvironmentResolver>();
+            services.AddSingleton<Kiln.Server.Packaging.WorkflowSubmission>();
             services.AddSingleton<SecretHandout>();
             if (!options.HandleShutdownSignals)
             {

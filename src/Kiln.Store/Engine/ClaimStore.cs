@@ -126,7 +126,7 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
             (SELECT coalesce(jsonb_object_agg(p.name, p.id), '{}') FROM dependencies d
              CROSS JOIN LATERAL (SELECT p.name, p.id FROM work_requests p WHERE p.id = d.depends_on_id OFFSET 0) p
              WHERE d.work_request_id = w.id),
-            w.secrets
+            w.secrets, w.execution
         """;
 
     /// <summary>
@@ -299,7 +299,8 @@ public sealed class ClaimStore(NpgsqlDataSource dataSource, TimeProvider time)
         Outputs: reader.GetFieldValue<string[]>(8),
         TimeoutSeconds: reader.GetInt32(9),
         NeedsArtifacts: JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(10)) ?? [],
-        SecretNames: reader.GetFieldValue<string[]>(11) is { Length: > 0 } names ? names : null);
+        SecretNames: reader.GetFieldValue<string[]>(11) is { Length: > 0 } names ? names : null,
+        Execution: reader.IsDBNull(12) ? null : ExecutionJson.Deserialize(reader.GetString(12)));
 
     private static NpgsqlBatchCommand TouchWorker(long workerId, DateTimeOffset now)
     {

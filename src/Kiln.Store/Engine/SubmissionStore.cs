@@ -49,7 +49,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
 
     private const string CopyWorkRequestsSql = """
         COPY work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, claim_rank, run, env, outputs,
-            timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at, allow_failure, secrets)
+            timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at, allow_failure, secrets, execution)
         FROM STDIN (FORMAT BINARY)
         """;
 
@@ -76,20 +76,21 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             SELECT nextval(pg_get_serial_sequence('work_requests', 'id')) AS id, j.*
             FROM (
                 SELECT * FROM unnest(@names, @states, @queues, @archs, @tags, @priorities, @runs, @envs, @outputs,
-                                     @timeouts, @max_attempts, @retry, @backoff, @unmet, @allow_failure, @secrets)
-                    WITH ORDINALITY AS u(name, state, queue, arch, tags, priority, run, env, outputs, timeout, max_attempts, retry, backoff, unmet, allow_failure, secrets, ord)
+                                     @timeouts, @max_attempts, @retry, @backoff, @unmet, @allow_failure, @secrets, @executions)
+                    WITH ORDINALITY AS u(name, state, queue, arch, tags, priority, run, env, outputs, timeout, max_attempts, retry, backoff, unmet, allow_failure, secrets, execution, ord)
                 WHERE EXISTS (SELECT 1 FROM workflow)
                 ORDER BY ord
             ) j
         ), inserted AS (
             INSERT INTO work_requests (id, workflow_id, project_id, name, state, queue, architecture, tags, priority, claim_rank, run, env, outputs,
-                timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at, allow_failure, secrets)
+                timeout_seconds, max_attempts, retry_on_failure, backoff_seconds, unmet_deps, created_at, allow_failure, secrets, execution)
             SELECT j.id, f.id, f.project_id, j.name, j.state, j.queue, j.arch, ARRAY(SELECT jsonb_array_elements_text(j.tags)),
                 p.base_priority + j.priority,
                 CASE WHEN j.unmet = 0 THEN p.base_priority + j.priority - @now_epoch / @aging END,
                 j.run, j.env, ARRAY(SELECT jsonb_array_elements_text(j.outputs)), j.timeout, j.max_attempts, j.retry, j.backoff, j.unmet, @now, j.allow_failure,
                 -- the secret names as jsonb arrays, like tags: unnest flattens a text[][]
-                ARRAY(SELECT jsonb_array_elements_text(j.secrets))
+                ARRAY(SELECT jsonb_array_elements_text(j.secrets)),
+                NULLIF(j.execution, 'null'::jsonb)
             FROM jobs j, workflow f, project p
             RETURNING id
         ), edges AS (
@@ -183,6 +184,14 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
                 await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
                 await copy.WriteAsync(w.AllowFailure, NpgsqlDbType.Boolean, ct);
                 await copy.WriteAsync(w.Secrets.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text, ct);
+                if (w.Resolved is null)
+                {
+                    await copy.WriteNullAsync(ct);
+                }
+                else
+                {
+                    await copy.WriteAsync(ExecutionJson.Serialize(w.Resolved), NpgsqlDbType.Jsonb, ct);
+                }
             }
             await copy.CompleteAsync(ct);
         }
@@ -243,6 +252,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter<int[]>("unmet", [.. w.Select(x => x.Needs.Count)]));
         p.Add(new NpgsqlParameter<bool[]>("allow_failure", [.. w.Select(x => x.AllowFailure)]));
         p.Add(new NpgsqlParameter("secrets", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => JsonSerializer.Serialize(x.Secrets)).ToArray() });
+        p.Add(new NpgsqlParameter("executions", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => x.Resolved is null ? "null" : ExecutionJson.Serialize(x.Resolved)).ToArray() });
         // Edges by 1-based position in the plan (WITH ORDINALITY).
         p.Add(new NpgsqlParameter<long[]>("edge_from", [.. w.SelectMany((x, i) => x.Needs.Select(_ => (long)i + 1))]));
         p.Add(new NpgsqlParameter<long[]>("edge_to", [.. w.SelectMany(x => x.Needs.Select(n => (long)n + 1))]));

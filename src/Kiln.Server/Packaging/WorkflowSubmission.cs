@@ -1,0 +1,98 @@
+using Kiln.Contracts;
+using Kiln.Core;
+using Kiln.Server.Api;
+using Kiln.Server.Security;
+using Kiln.Store.Engine;
+using Kiln.Store.Environments;
+using Microsoft.AspNetCore.Http;
+
+namespace Kiln.Server.Packaging;
+
+/// <summary>
+/// Every way a workflow enters the farm — POST /api/v1/workflows, kiln build, kiln env create,
+/// kiln rebuild — goes through here: plan (validation), access (the caller may submit to the
+/// project), the secrets it names exist, its environments resolve to a version, then one store.
+/// </summary>
+public sealed class WorkflowSubmission(
+    WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, SecretSubmissionCheck secrets, EnvironmentResolver environments)
+{
+    public WorkflowPlanner Planner => planner;
+
+    /// <summary>A stored (or repeated) submission, or the problem answer to return instead.</summary>
+    public sealed record Outcome(SubmissionResult? Stored, WorkflowPlan? Plan, IResult? Problem);
+
+    /// <param name="documentJson">The document as stored (what a repeat with the same idempotency key is compared with).</param>
+    public async Task<Outcome> SubmitAsync(HttpContext http, WorkflowDocument document, string documentJson, CancellationToken ct)
+    {
+        var (plan, errors) = planner.Plan(document);
+        if (plan is null)
+        {
+            return new(null, null, ApiProblems.Invalid(errors));
+        }
+        if (await access.SubmitAsync(http, plan.Project) is { } refused)
+        {
+            return new(null, plan, refused);
+        }
+        if (await secrets.MissingAsync(plan, ct) is { Count: > 0 } missing)
+        {
+            return new(null, plan, ApiProblems.Invalid(missing));
+        }
+        var (resolved, unresolved) = await ResolveAsync(plan, ct);
+        if (unresolved.Count > 0)
+        {
+            return new(null, plan, ApiProblems.Invalid(unresolved));
+        }
+        var stored = await submissions.SubmitAsync(resolved, documentJson, ct, Caller.Of(http).User?.UserId);
+        if (!stored.SameDocument)
+        {
+            return new(stored, resolved, ApiProblems.Conflict("idempotencyKey",
+                $"workflow {stored.WorkflowId} was submitted with this idempotency key and a different document; use a new key for a different workflow"));
+        }
+        return new(stored, resolved, null);
+    }
+
+    /// <summary>Turns each planned execution into the stored one, its environment the current version.</summary>
+    private async Task<(WorkflowPlan Plan, List<ValidationError> Errors)> ResolveAsync(WorkflowPlan plan, CancellationToken ct)
+    {
+        var errors = new List<ValidationError>();
+        if (plan.WorkRequests.All(w => w.Execution is null))
+        {
+            return (plan, errors);
+        }
+        var names = plan.WorkRequests.Select(w => w.Execution?.Environment).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var current = await environments.CurrentAsync(names, ct);
+        var requests = new List<PlannedWorkRequest>(plan.WorkRequests.Count);
+        foreach (var w in plan.WorkRequests)
+        {
+            if (w.Execution is not { } e)
+            {
+                requests.Add(w);
+                continue;
+            }
+            EnvironmentRef? environment = null;
+            if (e.Environment is { } name && !current.TryGetValue(name, out environment))
+            {
+                var error = new ValidationError($"jobs.{w.JobName}.environment",
+                    $"environment '{name}' does not exist or has no built version yet; see kiln env list, and make it with kiln env create {name}");
+                if (!errors.Contains(error))
+                {
+                    errors.Add(error);
+                }
+                continue;
+            }
+            requests.Add(w with
+            {
+                Resolved = new JobExecution
+                {
+                    Uses = e.Uses,
+                    With = e.With,
+                    Environment = environment,
+                    Network = e.Network,
+                    OnHost = e.OnHost,
+                    Limits = e.Limits,
+                },
+            });
+        }
+        return (plan with { WorkRequests = requests }, errors);
+    }
+}
