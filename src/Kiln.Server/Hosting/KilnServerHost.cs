@@ -152,6 +152,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SecretSubmissionCheck>();
             services.AddSingleton<Kiln.Store.Environments.EnvironmentResolver>();
             services.AddSingleton<Kiln.Server.Packaging.WorkflowSubmission>();
+            services.AddSingleton<Kiln.Store.Environments.EnvironmentStore>();
+            services.AddSingleton<Kiln.Server.Packaging.EnvironmentBuilds>();
+            services.AddSingleton<ILeaderDuty, Kiln.Server.Packaging.EnvironmentDuty>();
             services.AddSingleton<SecretHandout>();
             if (!options.HandleShutdownSignals)
             {
@@ -193,6 +196,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
+            Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
