@@ -193,10 +193,24 @@ public static class EnvCommand
                 throw new CliException($"{path.FullName} does not exist");
             }
             using var client = ClientSettings.Connect(url);
+            var envName = parse.GetValue(name)!;
+            EnvironmentDetail? existing = null;
+            try
+            {
+                existing = await client.GetEnvironmentAsync(envName, ct);
+            }
+            catch (KilnApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
+            {
+                // a new imported environment
+            }
+            if (existing is { Environment.Builder: not "imported" })
+            {
+                // refused before uploading anything
+                throw new CliException($"environment {envName} is built by Kiln (kiln env refresh {envName}); import into a new name");
+            }
             await using var stream = path.OpenRead();
             var sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct));
             var size = stream.Length;
-            var envName = parse.GetValue(name)!;
             long offset = 0;
             const int chunk = 4 * 1024 * 1024;
             var interactive = !parse.GetValue(json) && !Console.IsErrorRedirected;

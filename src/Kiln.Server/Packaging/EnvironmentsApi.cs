@@ -77,7 +77,7 @@ public static class EnvironmentsApi
         var kind = BuiltInKinds.Find("kiln/environment")!;
         var mirror = body!.Mirror ?? kind.Parameters.First(p => p.Name == "mirror").Default!;
         var variant = body.Variant ?? kind.Parameters.First(p => p.Name == "variant").Default!;
-        var created = await store.CreateAsync(body, mirror, variant, Caller.Of(http).User?.UserId, ct);
+        var created = await store.CreateAsync(body with { Packages = body.Packages ?? [] }, mirror, variant, Caller.Of(http).User?.UserId, ct);
         var environment = (await store.GetAsync(body.Name, ct))!;
         if (!created && (environment.Builder != "mmdebstrap" || environment.Suite != body.Suite || environment.Architecture != body.Architecture
                          || environment.Mirror != mirror || environment.Variant != variant
@@ -257,6 +257,10 @@ public static class EnvironmentsApi
             {
                 errors.Add(new("packages", "at most 200 packages"));
             }
+            else if (packages.Any(string.IsNullOrEmpty))
+            {
+                errors.Add(new("packages", "every entry must be a package name"));
+            }
             else
             {
                 Check("packages", "packages", string.Join(',', packages));
@@ -269,13 +273,14 @@ public static class EnvironmentsApi
         return errors;
     }
 
-    private static string? NameProblem(string name) =>
-        !Names.EnvironmentName().IsMatch(name) ? $"'{(name.Length > 60 ? name[..60] + "…" : name)}' is not an environment name: DISTRIBUTION/NAME in lower case, e.g. debian/bookworm-amd64"
+    private static string? NameProblem(string? name) =>
+        name is null ? "name the environment: DISTRIBUTION/NAME, e.g. debian/bookworm-amd64"
+        : !Names.EnvironmentName().IsMatch(name) ? $"'{(name.Length > 60 ? name[..60] + "…" : name)}' is not an environment name: DISTRIBUTION/NAME in lower case, e.g. debian/bookworm-amd64"
         : name.StartsWith("blobs/", StringComparison.Ordinal) ? "'blobs' is reserved and cannot be a distribution name"
         : null;
 
-    private static IResult? BlobProblem(string sha256, long size) =>
-        !Sha256Text(sha256) ? ApiProblems.Invalid("sha256", "must be 64 lower-case hex digits")
+    private static IResult? BlobProblem(string? sha256, long size) =>
+        sha256 is null || !Sha256Text(sha256) ? ApiProblems.Invalid("sha256", "must be 64 lower-case hex digits")
         : size < 0 || size > MaxTarballBytes ? ApiProblems.Invalid("size", $"must be 0 to {MaxTarballBytes} bytes")
         : null;
 

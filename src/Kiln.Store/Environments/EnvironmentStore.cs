@@ -59,7 +59,8 @@ public sealed class EnvironmentStore(NpgsqlDataSource dataSource, TimeProvider t
     /// <summary>
     /// Set-based, idempotent: every succeeded environment build whose tarball is not yet a version
     /// becomes the next version of its environment; finished builds are then forgotten. Run by the
-    /// leader's environment duty, so versions of one environment are numbered by one writer.
+    /// leader's environment duty, so versions of one environment are numbered by one writer. (Every
+    /// CTE reads the same snapshot: the build is recorded from the row the same statement clears.)
     /// </summary>
     private const string RecordBuiltSql = """
         WITH built AS (
@@ -80,7 +81,6 @@ public sealed class EnvironmentStore(NpgsqlDataSource dataSource, TimeProvider t
         ), finished AS (
             UPDATE environments e SET building_workflow_id = NULL
             FROM workflows w WHERE w.id = e.building_workflow_id AND w.state <> 'running'
-              AND NOT EXISTS (SELECT 1 FROM built b WHERE b.environment_id = e.id)
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM recorded)
