@@ -186,9 +186,28 @@ public static class UpCommand
         }
     }
 
-    private static List<string> DemoFiles(string directory) => Directory.Exists(directory)
-        ? [.. Directory.EnumerateFiles(directory, "*.yaml").Concat(Directory.EnumerateFiles(directory, "*.yml")).Order(StringComparer.Ordinal)]
-        : [];
+    /// <summary>
+    /// The demo's workflow files: those that run on any worker as they are. Files whose jobs run in an
+    /// environment (the packaging examples) need one made first, so they are named and left out.
+    /// </summary>
+    private static List<string> DemoFiles(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            return [];
+        }
+        var files = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(directory, "*.yaml").Concat(Directory.EnumerateFiles(directory, "*.yml")).Order(StringComparer.Ordinal))
+        {
+            if (File.ReadLines(file).Any(l => l.TrimStart().StartsWith("environment:", StringComparison.Ordinal)))
+            {
+                Views.Line($"  (demo leaves out {file}: its jobs run in an environment; see docs/packaging.md)");
+                continue;
+            }
+            files.Add(file);
+        }
+        return files;
+    }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 
