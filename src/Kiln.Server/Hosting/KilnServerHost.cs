@@ -2,6 +2,7 @@ using Kiln.Server.Api;
 using Kiln.Server.Duties;
 using Kiln.Server.Metrics;
 using Kiln.Server.Notices;
+using Kiln.Server.Repositories;
 using Kiln.Server.Security;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
@@ -153,6 +154,12 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Kiln.Store.Environments.EnvironmentResolver>();
             services.AddSingleton<Kiln.Server.Packaging.WorkflowSubmission>();
             services.AddSingleton<SecretHandout>();
+            // Repositories (docs/packaging.md, "Repositories"): publish under DATA_DIR/repos, keys under DATA_DIR/signing.
+            services.AddSingleton<Repositories.RepositoryPaths>();
+            services.AddSingleton(s => new Repositories.SigningKeys(s.GetRequiredService<Repositories.RepositoryPaths>().Signing));
+            services.AddSingleton<Kiln.Store.Repositories.RepositoryStore>();
+            services.AddSingleton<Kiln.Store.Repositories.PublishSource>();
+            services.AddSingleton<Repositories.RepositoryPublisher>();
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -179,6 +186,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.UseStatusCodePages();
             app.UseNoticeHeader();
             app.UseEdgeTextValidation();
+            app.UseRepositoryBasicAuth();
             app.UseKilnAccess();
             app.UseKilnRateLimits();
             app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
@@ -193,6 +201,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
+            app.MapRepositoriesApi();
+            app.MapRepositoryFiles();
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
