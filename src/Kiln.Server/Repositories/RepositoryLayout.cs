@@ -50,7 +50,7 @@ public sealed class RepositoryLayout(string reposDirectory, string project, stri
     {
         var link = Path.Combine(Root, $"current.{Guid.NewGuid():N}");
         File.CreateSymbolicLink(link, Path.Combine("snapshots", number.ToString(CultureInfo.InvariantCulture)));
-        File.Move(link, Current, overwrite: true);
+        PosixFiles.Rename(link, Current);
     }
 
     /// <summary>Removes snapshots older than the <see cref="KeptSnapshots"/> before the one served. Open files stay readable.</summary>
@@ -70,7 +70,7 @@ public sealed class RepositoryLayout(string reposDirectory, string project, stri
         {
             return;
         }
-        if (HardLink.Create(source, destination) != 0)
+        if (PosixFiles.HardLink(source, destination) != 0)
         {
             File.Copy(source, destination);
         }
