@@ -29,6 +29,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     AuditCommand.Create(),
     SecretCommand.Create(),
     EnvCommand.Create(),
+    ReposCommand.Create(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

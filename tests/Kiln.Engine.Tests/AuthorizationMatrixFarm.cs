@@ -113,6 +113,9 @@ public sealed class AuthorizationMatrixFarm
         _tokens[MatrixCaller.WorkerOfOtherPool] = await WorkerSecretAsync("matrix-outsider", "matrix-nothing");
         await Scalar(db, "UPDATE workers SET pool_id = (SELECT id FROM worker_pools WHERE name = @a) WHERE name = @c", "matrix-pool", 0, "matrix-outsider");
 
+        // P's repository (never published): what /api/v1/projects/{name}/repositories/{suite} names.
+        await Scalar(db, "INSERT INTO repositories (project_id, suite, format, created_at) SELECT id, @a, 'apt', now() FROM projects WHERE name = @c", "bookworm", 0, Project);
+
         await RunOneJobAsync();
     }
 

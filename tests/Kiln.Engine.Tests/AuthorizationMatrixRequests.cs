@@ -24,6 +24,7 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/work-requests/", "id", true, () => Task.FromResult(Id(farm.WorkRequestId)));
         yield return new("/api/v1/projects/", "name", true, () => Task.FromResult(AuthorizationMatrixFarm.Project));
         yield return new("/api/v1/projects/", "secret", false, () => Task.FromResult("MATRIX_SECRET"));
+        yield return new("/api/v1/projects/", "suite", false, () => Task.FromResult("bookworm"));
         // Operations on a worker change or remove it: each row gets its own.
         yield return new("/api/v1/workers/", "name", false, farm.FreshWorkerAsync);
         yield return new("/api/v1/notices/", "id", false, farm.FreshNoticeAsync);
@@ -69,6 +70,7 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["POST /api/v1/environments"] = (null, """{"name":"matrix/{fresh}","suite":"bookworm","architecture":"amd64"}""", "application/json", false),
         ["PUT /api/v1/environments/{distribution}/{name}/upload"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["POST /api/v1/environments/{distribution}/{name}/versions"] = (null, $$"""{"sha256":"{{Sha}}","size":1}""", "application/json", false),
+        ["POST /api/v1/work-requests/{id}/publish"] = (null, $$"""{"leaseToken":"{{Guid0}}"}""", "application/json", false),
     };
 
     /// <summary>The request for one row (<paramref name="bare"/>: without body, query or headers), and whether it names a resource of P; null and why, when the tables lack a row.</summary>

@@ -2,6 +2,7 @@ using Kiln.Server.Api;
 using Kiln.Server.Duties;
 using Kiln.Server.Metrics;
 using Kiln.Server.Notices;
+using Kiln.Server.Repositories;
 using Kiln.Server.Security;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
@@ -156,6 +157,12 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Kiln.Server.Packaging.EnvironmentBuilds>();
             services.AddSingleton<ILeaderDuty, Kiln.Server.Packaging.EnvironmentDuty>();
             services.AddSingleton<SecretHandout>();
+            // Repositories (docs/packaging.md, "Repositories"): publish under DATA_DIR/repos, keys under DATA_DIR/signing.
+            services.AddSingleton<Repositories.RepositoryPaths>();
+            services.AddSingleton(s => new Repositories.SigningKeys(s.GetRequiredService<Repositories.RepositoryPaths>().Signing));
+            services.AddSingleton<Kiln.Store.Repositories.RepositoryStore>();
+            services.AddSingleton<Kiln.Store.Repositories.PublishSource>();
+            services.AddSingleton<Repositories.RepositoryPublisher>();
             if (!options.HandleShutdownSignals)
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -182,6 +189,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.UseStatusCodePages();
             app.UseNoticeHeader();
             app.UseEdgeTextValidation();
+            app.UseRepositoryBasicAuth();
             app.UseKilnAccess();
             app.UseKilnRateLimits();
             app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
@@ -197,6 +205,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapIdentityApi();
             app.MapSecretsApi();
             Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
+            app.MapRepositoriesApi();
+            app.MapRepositoryFiles();
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
