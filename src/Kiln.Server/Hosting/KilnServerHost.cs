@@ -152,6 +152,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SecretSubmissionCheck>();
             services.AddSingleton<Kiln.Store.Environments.EnvironmentResolver>();
             services.AddSingleton<Kiln.Server.Packaging.WorkflowSubmission>();
+            services.AddSingleton<Kiln.Store.Results.ResultStore>();
+            services.AddSingleton<Kiln.Server.Packaging.ResultIntake>();
             services.AddSingleton<SecretHandout>();
             if (!options.HandleShutdownSignals)
             {
@@ -190,6 +192,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapProjectsApi();
             app.MapLogsApi();
             app.MapArtifactsApi();
+            app.MapResultsApi();
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
