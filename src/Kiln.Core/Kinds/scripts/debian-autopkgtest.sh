@@ -4,8 +4,9 @@
 # The tests of autopkgtest's summary file $1 ("NAME RESULT [details]" lines) as a JSON list.
 autopkgtest_tests_json() {
     awk '
+        # "&&" doubles a backslash in mawk and gawk alike (they read "\\\\" differently).
         function esc(s) {
-            gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/[\001-\037\177]/, "", s)
+            gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/[\001-\037\177]/, "", s)
             return "\"" s "\""
         }
         BEGIN { printf "["; n = 0 }

@@ -5,8 +5,9 @@
 # Lists keep the first 400 tags (info cut at 300 characters) so the result stays small; counts count all.
 lintian_result_json() {
     awk -v failon="$2" '
+        # "&&" doubles a backslash in mawk and gawk alike (they read "\\\\" differently).
         function esc(s) {
-            gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/[\001-\037\177]/, "", s)
+            gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/[\001-\037\177]/, "", s)
             return "\"" s "\""
         }
         BEGIN {
