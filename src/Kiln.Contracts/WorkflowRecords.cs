@@ -9,6 +9,7 @@ namespace Kiln.Contracts;
 /// <param name="CreatedAt">When it was accepted.</param>
 /// <param name="FinishedAt">When its last work request reached a final state.</param>
 /// <param name="Jobs">Per-job states; omitted in lists.</param>
+/// <param name="Regressions">Autopkgtest regressions found in its jobs' latest results; omitted in lists.</param>
 public sealed record WorkflowView(
     long Id,
     string Name,
@@ -17,7 +18,8 @@ public sealed record WorkflowView(
     WorkflowCounts Counts,
     DateTimeOffset CreatedAt,
     DateTimeOffset? FinishedAt,
-    IReadOnlyList<WorkRequestSummary>? Jobs);
+    IReadOnlyList<WorkRequestSummary>? Jobs,
+    IReadOnlyList<WorkflowRegression>? Regressions = null);
 
 /// <summary>Work requests of a workflow by state.</summary>
 /// <param name="AllowedFailures">Of <paramref name="Failed"/>, the jobs with <c>allow-failure</c>: shown, but they did not fail the workflow.</param>
@@ -44,6 +46,8 @@ public sealed record WorkRequestSummary(
     DateTimeOffset? FinishedAt);
 
 /// <summary>A work request with its dependencies and attempt history (and, while it runs, the worker running it).</summary>
+/// <param name="Execution">How it runs beyond its script: the kind it uses, its parameters, its environment (name and version).</param>
+/// <param name="Result">The structured result of its latest attempt that reported one.</param>
 public sealed record WorkRequestView(
     WorkRequestSummary Summary,
     string Project,
@@ -58,7 +62,9 @@ public sealed record WorkRequestView(
     DateTimeOffset? NotBefore,
     IReadOnlyList<long> Needs,
     IReadOnlyList<AttemptView> Attempts,
-    string? WorkerName = null);
+    string? WorkerName = null,
+    JobExecution? Execution = null,
+    WorkRequestResult? Result = null);
 
 /// <summary>One recorded attempt: who ran it, when, and how it ended.</summary>
 public sealed record AttemptView(

@@ -64,6 +64,7 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["POST /api/v1/work-requests/{id}/release"] = (null, $$"""{"leaseToken":"{{Guid0}}"}""", "application/json", false),
         ["POST /api/v1/work-requests/reports"] = (null, $$"""{"reports":[{"workRequestId":{workRequest},"leaseToken":"{{Guid0}}","result":"succeeded"}]}""", "application/json", false),
         ["POST /api/v1/work-requests/{id}/artifacts"] = (null, $$"""{"leaseToken":"{{Guid0}}","path":"x.txt","sha256":"{{Sha}}","size":1}""", "application/json", false),
+        ["PUT /api/v1/work-requests/{id}/result"] = (null, $$$"""{"leaseToken":"{{{Guid0}}}","result":{"status":"passed"}}""", "application/json", false),
         ["PUT /api/v1/work-requests/{id}/artifacts/content"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["PUT /api/v1/projects/{name}/secrets/{secret}"] = (null, "matrix-value", "text/plain", false),
         ["POST /api/v1/work-requests/{id}/log"] = ("attempt=1&offset=0", "x", "application/octet-stream", false),

@@ -43,6 +43,7 @@ public static class ShowCommand
                 Views.Line(Views.Headline(workflow));
                 Views.Line($"created {Views.Time(workflow.CreatedAt)}" + (workflow.FinishedAt is { } f ? $", finished {Views.Time(f)} ({Views.Duration(workflow.CreatedAt, f, now)})" : ""));
                 Views.Line(Views.Progress(workflow.Counts));
+                ResultLines.Regressions(workflow.Regressions);
                 var only = parse.GetValue(state);
                 var jobs = (workflow.Jobs ?? []).Where(j => only is null || j.State == only).ToList();
                 if (jobs.Count > JobsListed && !parse.GetValue(all))
@@ -87,7 +88,9 @@ public static class ShowCommand
         {
             attempts.AddRow(s.Attempt.ToString(CultureInfo.InvariantCulture), Markup.Escape(job.WorkerName ?? "-"), Views.Time(s.StartedAt), Views.Duration(s.StartedAt, null, TimeProvider.System.GetUtcNow()), Views.State("running"), "", "");
         }
+        ResultLines.Execution(job.Execution);
         AnsiConsole.Write(attempts);
+        ResultLines.Result(job.Result);
         if (artifacts.Items.Count > 0)
         {
             var table = new Table().Border(TableBorder.Rounded).Title($"artifacts of attempt {artifacts.Attempt}").AddColumns("path", "size", "sha256");

@@ -38,8 +38,11 @@ public sealed record BuiltInKind(
     bool Network = false,
     string? ArchitectureParameter = null)
 {
-    /// <summary>The script (bash, run with -e -o pipefail); empty for <see cref="KindRunner.Server"/>.</summary>
-    public string Script => Runner == KindRunner.Server ? "" : BuiltInKinds.ReadScript(Name);
+    /// <summary>
+    /// The script (bash, run with -e -o pipefail): the shared helpers (<c>kiln-lib.sh</c>: JSON without jq, the
+    /// result file) and then the kind's own; empty for <see cref="KindRunner.Server"/>.
+    /// </summary>
+    public string Script => Runner == KindRunner.Server ? "" : BuiltInKinds.ReadScript("kiln/lib") + "\n" + BuiltInKinds.ReadScript(Name);
 
     public bool NeedsEnvironment => Runner is KindRunner.InEnvironment or KindRunner.OnHostWithEnvironment;
 }

@@ -80,9 +80,11 @@ public static class WorkRequestsApi
         return TypedResults.Ok(await queries.ListWorkRequestsAsync(new WorkRequestFilter(workflow, state, queue, project), cursor, n, ct, hidden));
     }
 
-    private static async Task<IResult> GetAsync(long id, HttpContext http, QueryStore queries, ProjectAccess access, CancellationToken ct) =>
+    private static async Task<IResult> GetAsync(long id, HttpContext http, QueryStore queries, Kiln.Store.Results.ResultStore results, ProjectAccess access, CancellationToken ct) =>
         await access.WorkRequestAsync(http, id, ProjectNeed.Read)
-        ?? (await queries.GetWorkRequestAsync(id, ct) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"work request {id} does not exist"));
+        ?? (await queries.GetWorkRequestAsync(id, ct) is { } view
+            ? TypedResults.Ok(view with { Result = await results.GetAsync(id, null, ct) })
+            : ApiProblems.NotFound($"work request {id} does not exist"));
 
     private static async Task<IResult> CompleteAsync(long id, HttpRequest request, CompletionBatcher completions, CancellationToken ct)
     {

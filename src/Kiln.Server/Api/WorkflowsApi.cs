@@ -26,7 +26,7 @@ public static class WorkflowsApi
             .Allow(AccessPolicy.Submit)
             .WithSummary("Submit a workflow; with an idempotency key, a repeat of the same document returns the existing one (200), a different document is a 409. A project that does not exist is created with the caller as owner.");
         group.MapGet("/", ListAsync).Allow(AccessPolicy.Read).WithSummary("List workflows, newest first (keyset-paginated); private projects only for their members.");
-        group.MapGet("/{id:long}", GetAsync).Allow(AccessPolicy.Read).WithSummary("A workflow with the state of each of its jobs.");
+        group.MapGet("/{id:long}", GetAsync).Allow(AccessPolicy.Read).WithSummary("A workflow with the state of each of its jobs and the autopkgtest regressions its jobs found.");
         group.MapPost("/{id:long}/cancel", CancelAsync).Allow(AccessPolicy.Operate).WithSummary("Cancel every unfinished job; running ones stop at their next heartbeat. Maintainers, or the contributor who submitted it.");
         group.MapPost("/{id:long}/retry", RetryAsync).Allow(AccessPolicy.Operate).WithSummary("Re-run the failed, skipped and cancelled part of the graph; keep what succeeded. Maintainers, or the contributor who submitted it.");
         return routes;
@@ -73,9 +73,9 @@ public static class WorkflowsApi
         return TypedResults.Ok(await queries.ListWorkflowsAsync(project, state, cursor, n, ct, await access.HiddenProjectsAsync(http)));
     }
 
-    private static async Task<IResult> GetAsync(long id, HttpContext http, QueryStore queries, ProjectAccess access, CancellationToken ct) =>
+    private static async Task<IResult> GetAsync(long id, HttpContext http, QueryStore queries, Kiln.Store.Results.ResultStore results, ProjectAccess access, CancellationToken ct) =>
         await access.WorkflowAsync(http, id, ProjectNeed.Read) ?? (await queries.GetWorkflowAsync(id, ct) is { } workflow
-            ? TypedResults.Ok(workflow)
+            ? TypedResults.Ok(workflow with { Regressions = await results.RegressionsOfWorkflowAsync(id, ct) })
             : ApiProblems.NotFound($"workflow {id} does not exist"));
 
     private static async Task<IResult> CancelAsync(long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) =>

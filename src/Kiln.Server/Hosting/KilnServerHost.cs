@@ -156,6 +156,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Kiln.Store.Environments.EnvironmentStore>();
             services.AddSingleton<Kiln.Server.Packaging.EnvironmentBuilds>();
             services.AddSingleton<ILeaderDuty, Kiln.Server.Packaging.EnvironmentDuty>();
+            services.AddSingleton<Kiln.Store.Results.ResultStore>();
+            services.AddSingleton<Kiln.Server.Packaging.ResultIntake>();
             services.AddSingleton<SecretHandout>();
             // Repositories (docs/packaging.md, "Repositories"): publish under DATA_DIR/repos, keys under DATA_DIR/signing.
             services.AddSingleton<Repositories.RepositoryPaths>();
@@ -201,6 +203,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapProjectsApi();
             app.MapLogsApi();
             app.MapArtifactsApi();
+            app.MapResultsApi();
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();

@@ -167,7 +167,8 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
                r.retry_on_failure, r.cancel_requested, r.not_before,
                ARRAY(SELECT depends_on_id FROM dependencies WHERE work_request_id = r.id ORDER BY 1),
                -- Who runs the current attempt: attempts gets its row only when the attempt ends.
-               (SELECT name FROM workers WHERE id = r.worker_id AND r.state = 'running')
+               (SELECT name FROM workers WHERE id = r.worker_id AND r.state = 'running'),
+               r.execution::text
         FROM work_requests r JOIN projects p ON p.id = r.project_id WHERE r.id = @id
         """;
 
@@ -400,7 +401,8 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
                 NotBefore: reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19),
                 Needs: reader.GetFieldValue<long[]>(20),
                 Attempts: attempts,
-                WorkerName: reader.IsDBNull(21) ? null : reader.GetString(21));
+                WorkerName: reader.IsDBNull(21) ? null : reader.GetString(21),
+                Execution: ExecutionJson.Deserialize(reader.IsDBNull(22) ? null : reader.GetString(22)));
         }
     }
 
