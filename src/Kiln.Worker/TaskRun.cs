@@ -219,8 +219,6 @@ internal sealed class TaskRun : IDisposable
             string? limitHit = null;
             if (isolated is not null)
             {
-                // Nothing of the job may still run (or write) while its outputs are read.
-                await isolated.KillAllAsync();
                 IsolationLog.IsolatedStart(_logger, Task.WorkRequestId, $"{Task.Execution!.Environment!.Name} v{Task.Execution.Environment.Version}", isolated.RootMode, isolated.DiskKind, isolated.LimitsBy);
                 Note($"ran in environment {Task.Execution.Environment.Name} v{Task.Execution.Environment.Version}: root by {isolated.RootMode}, disk on {isolated.DiskKind}, limits by {isolated.LimitsBy}");
                 limitHit = exitCode == 0 ? null
@@ -230,6 +228,8 @@ internal sealed class TaskRun : IDisposable
                 {
                     Note(limitHit);
                 }
+                // Nothing of the job may still run (or write) while its outputs are read.
+                await isolated.KillAllAsync();
             }
 
             if (Stopped(timeout) is { } stopped)

@@ -137,8 +137,14 @@ internal sealed class IsolatedJob : IDisposable
             return;
         }
         _disposed = true;
-        KillAllAsync().GetAwaiter().GetResult();
-        _disk.Unmount();
+        try
+        {
+            KillAllAsync().GetAwaiter().GetResult();
+        }
+        finally
+        {
+            _disk.Unmount();
+        }
         try
         {
             Directory.Delete(_disk.MountPoint, recursive: true);

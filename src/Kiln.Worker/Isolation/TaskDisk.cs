@@ -48,9 +48,18 @@ internal sealed class TaskDisk
     /// <summary>Unmounts (lazily if something still holds it) and deletes the image.</summary>
     public void Unmount()
     {
-        if (HostCommand.Run("/usr/bin/umount", [MountPoint]).ExitCode != 0)
+        // The job's last processes may still be exiting (their mount namespace holds the disk): a few tries, then lazily.
+        for (var attempt = 0; attempt < 50; attempt++)
         {
-            HostCommand.Run("/usr/bin/umount", ["-l", MountPoint]);
+            if (HostCommand.Run("/usr/bin/umount", [MountPoint]).ExitCode == 0)
+            {
+                break;
+            }
+            if (attempt == 49)
+            {
+                HostCommand.Run("/usr/bin/umount", ["-l", MountPoint]);
+            }
+            System.Threading.Tasks.Task.Delay(100).Wait();
         }
         if (Image is not null)
         {
