@@ -104,7 +104,22 @@ internal sealed class JobCgroup
     }
 
     /// <summary>Kills every process in the job's cgroups until none is left, then removes them.</summary>
-    public Task DestroyAsync(TimeProvider time) => KillAndRemoveAsync(Directories, time);
+    public async Task DestroyAsync(TimeProvider time)
+    {
+        await KillAndRemoveAsync(Directories, time);
+        foreach (var parent in Directories.Select(System.IO.Path.GetDirectoryName).OfType<string>())
+        {
+            try
+            {
+                // The worker's group goes with its last job (another running job keeps it: not empty).
+                Directory.Delete(parent);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // In use by another job of this worker.
+            }
+        }
+    }
 
     /// <summary>At worker start: kills what tasks of an earlier, killed worker left in their cgroups, and removes those.</summary>
     /// <returns>How many processes were killed.</returns>
