@@ -27,6 +27,15 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>Gives one path (not following a link) to uid/gid <paramref name="id"/>.</summary>
+    public static void Chown(string path, int id)
+    {
+        if (LChown(path, id, id) != 0)
+        {
+            throw new IOException($"chown {id} {path}: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     /// <summary>Sends <paramref name="signal"/> to every process of group <paramref name="pgid"/>; false when the group is gone.</summary>
     public static bool SignalGroup(int pgid, int signal) => pgid > 1 && (Kill(-pgid, signal) == 0 || Marshal.GetLastPInvokeError() != ESRCH);
 

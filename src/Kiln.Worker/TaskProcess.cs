@@ -30,13 +30,26 @@ internal sealed class TaskProcess : IDisposable
     /// <param name="uid">Run as this uid and gid (supplementary groups cleared), through <c>setpriv</c>; null: as the worker's user.</param>
     public static TaskProcess Start(string script, string workingDirectory, string spool, string pidFile, IReadOnlyDictionary<string, string> environment, int? uid = null)
     {
-        var psi = new ProcessStartInfo("setsid") { WorkingDirectory = workingDirectory, UseShellExecute = false };
         string[] asUser = uid is { } id
             ? ["setpriv", $"--reuid={id}", $"--regid={id}", "--clear-groups", "--"]
             : [];
-        foreach (var arg in (string[])[.. asUser, "/bin/sh", "-c", Launcher, script, spool])
+        return StartCommand([.. asUser, "/bin/sh", "-c", Launcher, script, spool], workingDirectory, pidFile, environment, cleanEnvironment: false);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="command"/> under <c>setsid</c> (it redirects its own output).
+    /// <paramref name="cleanEnvironment"/>: the child gets <paramref name="environment"/> only, nothing of the worker's.
+    /// </summary>
+    public static TaskProcess StartCommand(IReadOnlyList<string> command, string workingDirectory, string pidFile, IReadOnlyDictionary<string, string> environment, bool cleanEnvironment)
+    {
+        var psi = new ProcessStartInfo("setsid") { WorkingDirectory = workingDirectory, UseShellExecute = false };
+        foreach (var arg in command)
         {
             psi.ArgumentList.Add(arg);
+        }
+        if (cleanEnvironment)
+        {
+            psi.Environment.Clear();
         }
         // The worker's own credentials are not the task's business.
         foreach (var secret in WorkerSecrets.Names)

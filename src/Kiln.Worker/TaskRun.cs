@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using Kiln.Contracts;
 using Kiln.Core;
+using Kiln.Worker.Isolation;
 using Microsoft.Extensions.Logging;
 
 namespace Kiln.Worker;
@@ -32,8 +33,11 @@ internal sealed class TaskRun : IDisposable
     private int _reason = (int)StopReason.None;
 
     /// <param name="slot">The slot it runs in (0 … slots − 1): with <see cref="WorkerOptions.TaskUidBase"/>, its uid.</param>
-    public TaskRun(Assignment task, KilnClient client, ReportSender reports, WorkerOptions options, RetryPolicy retry, ILogger logger, TimeProvider time, int slot = 0)
+    /// <param name="environments">The worker's environment cache (null: one for <paramref name="options"/>, made when needed).</param>
+    public TaskRun(Assignment task, KilnClient client, ReportSender reports, WorkerOptions options, RetryPolicy retry, ILogger logger, TimeProvider time, int slot = 0,
+        EnvironmentCache? environments = null)
     {
+        _environments = environments;
         Slot = slot;
         _uid = options.TaskUidBase + slot;
         Task = task;
@@ -52,6 +56,8 @@ internal sealed class TaskRun : IDisposable
     public int Slot { get; }
 
     private readonly int? _uid;
+
+    private EnvironmentCache? _environments;
 
     public LeaseRef Lease => new(Task.WorkRequestId, Task.LeaseToken);
 
@@ -130,39 +136,16 @@ internal sealed class TaskRun : IDisposable
         try
         {
             Note($"work request {Task.WorkRequestId} '{Task.Name}', attempt {Task.Attempt}, on worker {_options.Name}");
-            await transfer.DownloadInputsAsync(Task, WorkDirectory, Note, stopOrTimeout.Token);
-
-            var script = Path.Combine(Directory, "script.sh");
-            await File.WriteAllTextAsync(script, Task.Run, stopOrTimeout.Token);
-            if (_uid is { } uid)
+            if (PublishStep.Handles(Task))
             {
-                // The inputs were downloaded, and the spool and script written, by the worker; the
-                // task's user gets the whole directory. Nothing in it is the task's doing yet.
-                Posix.ChownTree(Directory, uid);
+                var published = await PublishStep.RunAsync(_client, Task, Note, stopOrTimeout.Token);
+                return Stopped(timeout) ?? published;
             }
-            int exitCode;
-            using (var process = TaskProcess.Start(script, WorkDirectory, Spool, Path.Combine(Directory, PidFileName), Environment(), _uid))
+            if (OperatingSystem.IsWindows())
             {
-                try
-                {
-                    await process.WaitForExitAsync(stopOrTimeout.Token);
-                    process.KillLeftovers();
-                }
-                catch (OperationCanceledException) when (stopOrTimeout.IsCancellationRequested)
-                {
-                    await process.StopAsync(_options.KillGrace, _time);
-                }
-                exitCode = process.ExitCode;
+                return TaskOutcome.Error($"worker {_options.Name} runs tasks on Linux only (setsid, namespaces)");
             }
-
-            if (Stopped(timeout) is { } stopped)
-            {
-                return stopped;
-            }
-            var refused = await UploadOutputsAsync(transfer, exitCode == 0, stopOrTimeout.Token);
-            return refused is not null ? TaskOutcome.Failed(exitCode, refused)
-                : exitCode == 0 ? TaskOutcome.Succeeded()
-                : TaskOutcome.Failed(exitCode, $"exit code {exitCode}");
+            return await RunScriptAsync(transfer, timeout, stopOrTimeout);
         }
         catch (OperationCanceledException) when (stopOrTimeout.IsCancellationRequested)
         {
@@ -181,6 +164,103 @@ internal sealed class TaskRun : IDisposable
         }
     }
 
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private async Task<TaskOutcome> RunScriptAsync(ArtifactTransfer transfer, CancellationTokenSource timeout, CancellationTokenSource stopOrTimeout)
+    {
+        EnvironmentLease? environment = null;
+        IsolatedJob? isolated = null;
+        try
+        {
+            var execution = Task.Execution;
+            if (execution?.Environment is { } wanted)
+            {
+                var ids = SubordinateIdsOrThrow();
+                _environments ??= new EnvironmentCache(_options.EnvironmentCacheDirectory, _options.EnvironmentCacheBytes, ids, _logger, _time);
+                environment = await _environments.AcquireAsync(wanted, (from, into, c) => _client.DownloadEnvironmentAsync(wanted.Sha256, from, into, c), Note, stopOrTimeout.Token);
+                if (!execution.OnHost)
+                {
+                    isolated = IsolatedJob.Prepare(_options, Directory, $"{Task.WorkRequestId}-{Task.Attempt}", environment, execution, ids, _logger, Task.WorkRequestId, _time);
+                }
+            }
+            var work = isolated?.WorkDirectory ?? WorkDirectory;
+            var resultDirectory = isolated?.KilnDirectory ?? Directory;
+            await transfer.DownloadInputsAsync(Task, work, Note, stopOrTimeout.Token);
+
+            var script = isolated?.ScriptFile ?? Path.Combine(Directory, "script.sh");
+            await File.WriteAllTextAsync(script, Task.Run, stopOrTimeout.Token);
+            if (isolated is not null)
+            {
+                // Inputs and script were written by the worker; they belong to the job's root (the mapped ids).
+                Posix.ChownTree(isolated.KilnDirectory, SubordinateIdsOrThrow().Start);
+            }
+            else if (_uid is { } uid)
+            {
+                // The inputs were downloaded, and the spool and script written, by the worker; the
+                // task's user gets the whole directory. Nothing in it is the task's doing yet.
+                Posix.ChownTree(Directory, uid);
+            }
+            int exitCode;
+            var pidFile = Path.Combine(Directory, PidFileName);
+            using (var process = isolated is not null
+                ? TaskProcess.StartCommand([.. isolated.Command, Spool], Directory, pidFile, Environment(isolated, null), cleanEnvironment: true)
+                : TaskProcess.Start(script, WorkDirectory, Spool, pidFile, Environment(null, environment?.Tarball), _uid))
+            {
+                try
+                {
+                    await process.WaitForExitAsync(stopOrTimeout.Token);
+                    process.KillLeftovers();
+                }
+                catch (OperationCanceledException) when (stopOrTimeout.IsCancellationRequested)
+                {
+                    await process.StopAsync(_options.KillGrace, _time);
+                }
+                exitCode = process.ExitCode;
+            }
+            string? limitHit = null;
+            if (isolated is not null)
+            {
+                IsolationLog.IsolatedStart(_logger, Task.WorkRequestId, $"{Task.Execution!.Environment!.Name} v{Task.Execution.Environment.Version}", isolated.RootMode, isolated.DiskKind, isolated.LimitsBy);
+                Note($"ran in environment {Task.Execution.Environment.Name} v{Task.Execution.Environment.Version}: root by {isolated.RootMode}, disk on {isolated.DiskKind}, limits by {isolated.LimitsBy}");
+                limitHit = exitCode == 0 ? null
+                    : isolated.LimitHit(Task.Execution.Limits ?? JobLimits.Default)
+                    ?? (isolated.DiskFull() ? $"the job's disk is full ({(Task.Execution.Limits ?? JobLimits.Default).DiskBytes} bytes, requires.disk); writes beyond it were refused" : null);
+                if (limitHit is not null)
+                {
+                    Note(limitHit);
+                }
+                // Nothing of the job may still run (or write) while its outputs are read.
+                await isolated.KillAllAsync();
+            }
+
+            if (Stopped(timeout) is { } stopped)
+            {
+                return stopped;
+            }
+            var resultProblem = await ResultFile.UploadAsync(_client, _retry, Task, resultDirectory, _options.FlushPatience, Note, stopOrTimeout.Token);
+            var refused = await UploadOutputsAsync(transfer, work, exitCode == 0 && resultProblem is null, stopOrTimeout.Token);
+            return refused is not null ? TaskOutcome.Failed(exitCode, refused)
+                : exitCode != 0 ? TaskOutcome.Failed(exitCode, limitHit is null ? $"exit code {exitCode}" : $"exit code {exitCode}: {limitHit}")
+                : resultProblem is not null ? TaskOutcome.Failed(exitCode, resultProblem)
+                : TaskOutcome.Succeeded();
+        }
+        finally
+        {
+            isolated?.Dispose();
+            environment?.Dispose();
+        }
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private SubordinateIds SubordinateIdsOrThrow()
+    {
+        if (!System.Environment.IsPrivilegedProcess)
+        {
+            throw new InvalidOperationException("jobs in an environment need the worker to run as root (for their cgroups and disks; docs/worker.md)");
+        }
+        var (ids, problem) = SubordinateIds.ForCurrentUser();
+        return ids ?? throw new InvalidOperationException(problem);
+    }
+
     private TaskOutcome? Stopped(CancellationTokenSource timeout) => Reason switch
     {
         StopReason.Cancelled => TaskOutcome.Cancelled(),
@@ -191,9 +271,9 @@ internal sealed class TaskRun : IDisposable
     };
 
     /// <returns>Why an output was refused for the task's own fault (it then fails), or null.</returns>
-    private async Task<string?> UploadOutputsAsync(ArtifactTransfer transfer, bool succeeded, CancellationToken ct)
+    private async Task<string?> UploadOutputsAsync(ArtifactTransfer transfer, string work, bool succeeded, CancellationToken ct)
     {
-        var outputs = OutputFiles.Match(WorkDirectory, Task.Outputs);
+        var outputs = OutputFiles.Match(work, Task.Outputs);
         if (Task.Outputs.Count > 0 && outputs.Count == 0 && succeeded)
         {
             Note($"warning: no file matched the outputs {string.Join(", ", Task.Outputs)}");
@@ -202,7 +282,7 @@ internal sealed class TaskRun : IDisposable
         {
             try
             {
-                await transfer.UploadAsync(Task, WorkDirectory, output, ct);
+                await transfer.UploadAsync(Task, work, output, ct);
             }
             catch (KilnApiException e) when (ArtifactTransfer.IsTaskProblem(e))
             {
@@ -238,9 +318,19 @@ internal sealed class TaskRun : IDisposable
         }
     }
 
-    private Dictionary<string, string> Environment()
+    /// <param name="isolated">The job's environment executor, or null on the host.</param>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    /// <param name="tarball">For a kind run on the host with an environment: the cached, verified tarball.</param>
+    private Dictionary<string, string> Environment(IsolatedJob? isolated, string? tarball)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (isolated is not null)
+        {
+            // Inside, nothing of the worker's environment: a plain root's.
+            env["PATH"] = IsolatedLaunch.Path;
+            env["HOME"] = "/root";
+            env["LANG"] = "C.UTF-8";
+        }
         foreach (var (key, value) in Task.Env)
         {
             env[key] = value;
@@ -254,9 +344,14 @@ internal sealed class TaskRun : IDisposable
         env["KILN_WORKFLOW_ID"] = Task.WorkflowId.ToString(CultureInfo.InvariantCulture);
         env["KILN_JOB"] = Task.Name;
         env["KILN_ATTEMPT"] = Task.Attempt.ToString(CultureInfo.InvariantCulture);
-        env["KILN_WORKSPACE"] = WorkDirectory;
+        env["KILN_WORKSPACE"] = isolated is null ? WorkDirectory : IsolatedLaunch.JobWorkDirectory;
+        env["KILN_RESULT_FILE"] = isolated is null ? Path.Combine(Directory, ResultFile.Name) : IsolatedLaunch.JobResultFile;
         env["KILN_WORKER"] = _options.Name;
-        if (_uid is not null)
+        if (tarball is not null)
+        {
+            env["KILN_ENVIRONMENT_TARBALL"] = tarball;
+        }
+        if (isolated is null && _uid is not null)
         {
             // The worker's HOME (root's) is closed to the task's user.
             env["HOME"] = WorkDirectory;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Kiln.Contracts;
+using Kiln.Worker.Isolation;
 using Microsoft.Extensions.Logging;
 
 namespace Kiln.Worker;
@@ -35,6 +36,9 @@ public sealed class WorkerAgent : IDisposable
     private CancellationToken _hardStop;
     private TimingPolicy _timing = new(10, 60, 30);
     private CancellationTokenSource? _giveUp;
+
+    /// <summary>Shared by all tasks, so concurrent tasks wanting one environment fetch it once.</summary>
+    private EnvironmentCache? _environments;
 
     /// <summary>How long reports may still be retried after the parent process vanished.</summary>
     private static readonly TimeSpan OrphanedReportGrace = TimeSpan.FromSeconds(10);
@@ -89,6 +93,15 @@ public sealed class WorkerAgent : IDisposable
         if (orphans > 0)
         {
             WorkerLog.KilledOrphans(_logger, orphans, tasks);
+        }
+        if (!OperatingSystem.IsWindows() && System.Environment.IsPrivilegedProcess)
+        {
+            // Environment jobs of a killed worker: processes in their cgroups, their disks and overlay mounts.
+            await IsolatedJob.CleanLeftoversAsync(_options.WorkDirectory, _logger, _time);
+            if (SubordinateIds.ForCurrentUser().Ids is { } ids)
+            {
+                _environments = new EnvironmentCache(_options.EnvironmentCacheDirectory, _options.EnvironmentCacheBytes, ids, _logger, _time);
+            }
         }
         if (Directory.Exists(tasks))
         {
@@ -228,7 +241,7 @@ public sealed class WorkerAgent : IDisposable
 
     private void Start(Assignment assignment)
     {
-        var run = new TaskRun(assignment, _client!, _reports!, _options, _retry, _logger, _time, _freeSlots.Pop());
+        var run = new TaskRun(assignment, _client!, _reports!, _options, _retry, _logger, _time, _freeSlots.Pop(), _environments);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var done = Task.Run(async () =>
         {

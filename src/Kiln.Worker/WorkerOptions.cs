@@ -46,6 +46,15 @@ public sealed record WorkerOptions
     /// </summary>
     public int? TaskUidBase { get; init; }
 
+    /// <summary>Where environments are cached (one entry per tarball hash); null: <c>&lt;work dir&gt;/environments</c>.</summary>
+    public string? EnvironmentCache { get; init; }
+
+    /// <summary>The environment cache's directory.</summary>
+    public string EnvironmentCacheDirectory => EnvironmentCache ?? Path.Combine(WorkDirectory, "environments");
+
+    /// <summary>Bound of the environment cache (tarballs + extracted trees); least recently used entries not in use are evicted beyond it.</summary>
+    public long EnvironmentCacheBytes { get; init; } = 20L << 30;
+
     /// <summary>Between SIGTERM and SIGKILL to a task's process group (cancel, timeout, shutdown).</summary>
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(2);
 

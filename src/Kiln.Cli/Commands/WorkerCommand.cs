@@ -49,11 +49,17 @@ public static class WorkerCommand
             Description = "Run each slot's tasks as their own uid/gid (--task-uid-base + slot), so a task cannot write into another's directory or read the worker's secrets; needs root",
         };
         var uidBase = new Option<int>("--task-uid-base") { Description = "First uid/gid for --task-user-per-slot (slot n runs as base + n)", DefaultValueFactory = _ => 64000 };
+        var envCache = new Option<string?>("--environment-cache") { Description = "Directory of cached environments (default: WORK-DIR/environments)" };
+        var envCacheSize = new Option<string>("--environment-cache-size")
+        {
+            Description = "Bound of the environment cache, e.g. 20GiB, 500MiB (least recently used environments not in use are evicted beyond it)",
+            DefaultValueFactory = _ => "20GiB",
+        };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log more" };
 
         var command = new Command("worker", "Run tasks for a Kiln server (outbound HTTP only).")
         {
-            server, tokenFile, token, flush, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, userPerSlot, uidBase, verbose,
+            server, tokenFile, token, flush, name, slots, prefetch, architectures, tags, queues, workDir, grace, parent, stdinStop, userPerSlot, uidBase, envCache, envCacheSize, verbose,
         };
         command.Subcommands.Add(WorkerOperatorCommands.Disable());
         command.Subcommands.Add(WorkerOperatorCommands.Enable());
@@ -103,6 +109,8 @@ public static class WorkerCommand
                 KillGrace = TimeSpan.FromSeconds(parse.GetValue(grace)),
                 FlushPatience = TimeSpan.FromSeconds(parse.GetValue(flush)),
                 ParentProcessId = parse.GetValue(parent),
+                EnvironmentCache = parse.GetValue(envCache) is { } cacheDir ? Path.GetFullPath(cacheDir) : null,
+                EnvironmentCacheBytes = ByteSize(parse.GetValue(envCacheSize)!),
             };
             using var loggers = LoggerFactory.Create(b => b
                 .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
@@ -158,6 +166,20 @@ public static class WorkerCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>A size such as <c>20GiB</c>, <c>500MiB</c>, <c>1G</c> or plain bytes.</summary>
+    private static long ByteSize(string text)
+    {
+        var t = text.Trim();
+        var digits = t.TakeWhile(char.IsAsciiDigit).Count();
+        var unit = t[digits..].Trim().ToUpperInvariant().TrimEnd('B').Replace("I", "", StringComparison.Ordinal);
+        long factor = unit switch { "" => 1, "K" => 1L << 10, "M" => 1L << 20, "G" => 1L << 30, "T" => 1L << 40, _ => 0 };
+        if (digits == 0 || digits > 12 || factor == 0 || !long.TryParse(t[..digits], System.Globalization.CultureInfo.InvariantCulture, out var number) || number * factor < (64L << 20))
+        {
+            throw new CliException($"--environment-cache-size '{text}': give a size of at least 64MiB, e.g. 20GiB or 500MiB", 2);
+        }
+        return number * factor;
     }
 
     /// <summary>The token from <paramref name="file"/> (first line, trimmed), else <c>KILN_TOKEN</c>, else the config file.</summary>
