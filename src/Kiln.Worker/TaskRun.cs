@@ -347,6 +347,8 @@ internal sealed class TaskRun : IDisposable
         env["KILN_WORKSPACE"] = isolated is null ? WorkDirectory : IsolatedLaunch.JobWorkDirectory;
         env["KILN_RESULT_FILE"] = isolated is null ? Path.Combine(Directory, ResultFile.Name) : IsolatedLaunch.JobResultFile;
         env["KILN_WORKER"] = _options.Name;
+        // kinds fetch public things from the server: the project's repository and key, source uploads
+        env["KILN_SERVER_URL"] = _options.Server.ToString().TrimEnd('/');
         if (tarball is not null)
         {
             env["KILN_ENVIRONMENT_TARBALL"] = tarball;

@@ -12,7 +12,7 @@ namespace Kiln.EndToEnd.Tests;
 /// job running mmdebstrap on the farm's worker); its tarball is then kept in the cache, and later runs
 /// import it (<c>kiln env import</c>). Either way the farm gets a real environment version.
 /// </summary>
-public static class TestEnvironments
+public static class FarmEnvironments
 {
     public static string CacheDirectory { get; } =
         Environment.GetEnvironmentVariable("KILN_TEST_CACHE") is { Length: > 0 } dir ? dir : "/var/cache/kiln-tests";
