@@ -373,7 +373,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         }
 
         var secrets = JobSecrets.Check(errors, field, job.Secrets, env, limits.MaxSecrets);
-        var execution = Execution(errors, field, job, defaults, kind, with);
+        var execution = Execution(errors, field, job.Environment is { } named ? job with { Environment = Substitute(named, "environment") } : job, defaults, kind, with);
 
         if (errors.Count > before)
         {

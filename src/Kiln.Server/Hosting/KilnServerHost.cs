@@ -152,6 +152,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SecretSubmissionCheck>();
             services.AddSingleton<Kiln.Store.Environments.EnvironmentResolver>();
             services.AddSingleton<Kiln.Server.Packaging.WorkflowSubmission>();
+            services.AddSingleton<Kiln.Store.Packaging.SourceUploadStore>();
+            services.AddSingleton<Kiln.Store.Packaging.RebuildStore>();
+            services.AddSingleton<Kiln.Server.Packaging.SourceVerification>();
+            services.AddSingleton<Kiln.Server.Packaging.PackagePipelines>();
+            services.AddSingleton<Kiln.Server.Packaging.MassRebuilds>();
             services.AddSingleton<SecretHandout>();
             if (!options.HandleShutdownSignals)
             {
@@ -193,6 +198,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
+            Kiln.Server.Packaging.SourcesApi.MapSourcesApi(app);
+            Kiln.Server.Packaging.RebuildsApi.MapRebuildsApi(app);
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
