@@ -22,6 +22,9 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         string Id(long id) => id.ToString(CultureInfo.InvariantCulture);
         yield return new("/api/v1/workflows/", "id", true, () => Task.FromResult(Id(farm.WorkflowId)));
         yield return new("/api/v1/work-requests/", "id", true, () => Task.FromResult(Id(farm.WorkRequestId)));
+        yield return new("/api/v1/sources/", "id", true, () => Task.FromResult(Id(farm.SourceUploadId)));
+        yield return new("/api/v1/sources/", "file", false, () => Task.FromResult(AuthorizationMatrixFarm.SourceFile));
+        yield return new("/api/v1/rebuilds/", "id", true, () => Task.FromResult(Id(farm.RebuildId)));
         yield return new("/api/v1/projects/", "name", true, () => Task.FromResult(AuthorizationMatrixFarm.Project));
         yield return new("/api/v1/projects/", "secret", false, () => Task.FromResult("MATRIX_SECRET"));
         // Operations on a worker change or remove it: each row gets its own.
@@ -56,6 +59,7 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["POST /api/v1/work-requests/reports"] = (null, $$"""{"reports":[{"workRequestId":{workRequest},"leaseToken":"{{Guid0}}","result":"succeeded"}]}""", "application/json", false),
         ["POST /api/v1/work-requests/{id}/artifacts"] = (null, $$"""{"leaseToken":"{{Guid0}}","path":"x.txt","sha256":"{{Sha}}","size":1}""", "application/json", false),
         ["PUT /api/v1/work-requests/{id}/artifacts/content"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
+        ["PUT /api/v1/projects/{name}/sources/content"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["PUT /api/v1/projects/{name}/secrets/{secret}"] = (null, "matrix-value", "text/plain", false),
         ["POST /api/v1/work-requests/{id}/log"] = ("attempt=1&offset=0", "x", "application/octet-stream", false),
     };

@@ -108,7 +108,8 @@ public sealed partial class MassRebuilds(
             return (null, ApiProblems.Invalid("max", $"must be 1 to {MaxBatch}"));
         }
         var rebuild = (await rebuilds.GetAsync(id, ct))!;
-        var options = rebuild.Options;
+        // Stored normalised; normalising again keeps a row written without options (or by an older server) buildable.
+        var (options, _) = SourcePipeline.Normalise(rebuild.Options with { Suite = rebuild.Suite }, rpm: false, "");
         var names = SourcePipeline.EnvironmentNames(options, rpm: false);
         var current = await environments.CurrentAsync([.. names], ct);
         // The environments' hashes are part of each key: after a refresh the same package rebuilds again.

@@ -33,8 +33,13 @@ public static class RebuildsApi
         return routes;
     }
 
-    private static async Task<IResult> StartAsync(string name, HttpContext http, MassRebuilds rebuilds, CancellationToken ct)
+    private static async Task<IResult> StartAsync(string name, HttpContext http, ProjectAccess access, MassRebuilds rebuilds, CancellationToken ct)
     {
+        // Who may ask is settled before the body is read.
+        if (await access.ProjectAsync(http, name, ProjectNeed.Prioritise) is { } denied)
+        {
+            return denied;
+        }
         var (body, problem) = await ApiJson.ReadAsync<StartRebuildRequest>(http.Request, BodyMaxBytes, ct);
         if (problem is not null)
         {
