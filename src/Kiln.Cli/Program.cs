@@ -30,6 +30,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     UserCommand.Create(),
     AuditCommand.Create(),
     SecretCommand.Create(),
+    EnvCommand.Create(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

@@ -146,10 +146,11 @@ public sealed class WorkflowParameters
         {
             Env = SubstituteEnv(errors, "defaults", defaults.Env),
             Requires = SubstituteRequires(errors, "defaults", defaults.Requires),
+            Environment = defaults.Environment is { } e ? Replace(errors, "defaults.environment", e) : null,
         };
     }
 
-    /// <summary>The job with parameters substituted in <c>run</c>, <c>env</c> and <c>requires</c>; errors name <c>jobs.NAME.…</c>.</summary>
+    /// <summary>The job with parameters substituted in <c>run</c>, <c>env</c>, <c>requires</c>, <c>environment</c> and <c>with</c>; errors name <c>jobs.NAME.…</c>.</summary>
     public JobDocument Substitute(List<ValidationError> errors, string jobName, JobDocument job)
     {
         var field = $"jobs.{jobName}";
@@ -158,6 +159,8 @@ public sealed class WorkflowParameters
             Run = job.Run is null ? null : Replace(errors, $"{field}.run", job.Run),
             Env = SubstituteEnv(errors, field, job.Env),
             Requires = SubstituteRequires(errors, field, job.Requires),
+            Environment = job.Environment is { } e ? Replace(errors, $"{field}.environment", e) : null,
+            With = job.With?.ToDictionary(kv => kv.Key, kv => kv.Value is null ? kv.Value! : Replace(errors, $"{field}.with.{kv.Key}", kv.Value)),
         };
     }
 

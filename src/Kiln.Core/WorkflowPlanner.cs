@@ -373,7 +373,8 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         }
 
         var secrets = JobSecrets.Check(errors, field, job.Secrets, env, limits.MaxSecrets);
-        var execution = Execution(errors, field, job.Environment is { } named ? job with { Environment = Substitute(named, "environment") } : job, defaults, kind, with);
+        var environmentName = job.Environment ?? defaults?.Environment;
+        var execution = Execution(errors, field, job, defaults, kind, with, environmentName is null ? null : Substitute(environmentName, "environment"));
 
         if (errors.Count > before)
         {
@@ -423,9 +424,9 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
     }
 
     private static PlannedExecution? Execution(
-        List<ValidationError> errors, string field, JobDocument job, JobDefaults? defaults, Kinds.BuiltInKind? kind, Dictionary<string, string>? with)
+        List<ValidationError> errors, string field, JobDocument job, JobDefaults? defaults, Kinds.BuiltInKind? kind, Dictionary<string, string>? with,
+        string? environment)
     {
-        var environment = job.Environment ?? defaults?.Environment;
         if (environment is not null && !Names.EnvironmentName().IsMatch(environment))
         {
             errors.Add(new($"{field}.environment", $"'{Truncate(environment)}' is not an environment name (DISTRIBUTION/NAME, e.g. debian/bookworm-amd64)"));

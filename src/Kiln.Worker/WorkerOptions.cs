@@ -19,7 +19,10 @@ public sealed record WorkerOptions
 
     public IReadOnlyList<string> Tags { get; init; } = [];
 
-    public IReadOnlyList<string> Queues { get; init; } = ["builds"];
+    public IReadOnlyList<string> Queues { get; init; } = DefaultQueues;
+
+    /// <summary>Builds, environment builds and repository publishing: the built-in kinds' queues.</summary>
+    public static readonly string[] DefaultQueues = ["builds", "environments", "publish"];
 
     /// <summary>Tasks run at once.</summary>
     public int Slots { get; init; } = 1;

@@ -221,6 +221,25 @@ public sealed class AuthorizationMatrixFarm
         return name;
     }
 
+    /// <summary>The tarball of <c>matrix/env</c> (its blob row only: fetching it answers 410, past the access decision).</summary>
+    public static readonly string MatrixEnvironmentSha = new('e', 64);
+
+    /// <summary>The imported environment <c>matrix/env</c> (its name half), made once: reads of it are then allowed, not 404.</summary>
+    public async Task<string> MatrixEnvironmentAsync()
+    {
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        var sha = MatrixEnvironmentSha;
+        await Scalar(db, "INSERT INTO blobs (sha256, size, created_at) VALUES (@a, 1, now()) ON CONFLICT DO NOTHING", sha);
+        await Scalar(db, """
+            WITH e AS (INSERT INTO environments (name, builder, created_at) VALUES ('matrix/env', 'imported', now())
+                       ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id)
+            INSERT INTO environment_versions (environment_id, version, sha256, size, created_at) SELECT id, 1, @a, 1, now() FROM e
+            ON CONFLICT DO NOTHING
+            """, sha);
+        return "env";
+    }
+
     /// <summary>A fresh registration token of the default pool (its id), for operations that revoke the one they name.</summary>
     public async Task<string> FreshRegistrationTokenAsync()
     {

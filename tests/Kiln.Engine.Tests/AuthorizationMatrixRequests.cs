@@ -38,6 +38,14 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/pools/", "name", false, farm.FreshPoolAsync);
         yield return new("/api/v1/projects/", "pool", false, () => Task.FromResult("matrix-pool"));
         yield return new("/api/v1/registration-tokens/", "id", false, farm.FreshRegistrationTokenAsync);
+        // Environments are the farm's, not a project's; the one named need not exist for the access decision.
+        yield return new("/api/v1/environments/", "distribution", false, () => Task.FromResult("matrix"));
+        yield return new("/api/v1/environments/", "name", false, farm.MatrixEnvironmentAsync);
+        yield return new("/api/v1/environments/", "sha256", false, async () =>
+        {
+            await farm.MatrixEnvironmentAsync();
+            return AuthorizationMatrixFarm.MatrixEnvironmentSha;
+        });
         // The admin's token: revoking it is the admin's own business and another user's 404.
         yield return new("/api/v1/tokens/", "id", false, farm.FreshApiTokenAsync);
     }
@@ -62,6 +70,9 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["PUT /api/v1/projects/{name}/sources/content"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["PUT /api/v1/projects/{name}/secrets/{secret}"] = (null, "matrix-value", "text/plain", false),
         ["POST /api/v1/work-requests/{id}/log"] = ("attempt=1&offset=0", "x", "application/octet-stream", false),
+        ["POST /api/v1/environments"] = (null, """{"name":"matrix/{fresh}","suite":"bookworm","architecture":"amd64"}""", "application/json", false),
+        ["PUT /api/v1/environments/{distribution}/{name}/upload"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
+        ["POST /api/v1/environments/{distribution}/{name}/versions"] = (null, $$"""{"sha256":"{{Sha}}","size":1}""", "application/json", false),
     };
 
     /// <summary>The request for one row (<paramref name="bare"/>: without body, query or headers), and whether it names a resource of P; null and why, when the tables lack a row.</summary>

@@ -39,7 +39,7 @@ public static class WorkerCommand
         };
         var architectures = new Option<string[]>("--arch") { Description = "Architectures to build for (default: this machine's), repeatable", AllowMultipleArgumentsPerToken = true };
         var tags = new Option<string[]>("--tag") { Description = "Capability tags (e.g. kvm), repeatable", AllowMultipleArgumentsPerToken = true };
-        var queues = new Option<string[]>("--queue") { Description = "Queues to serve (default: builds), repeatable", AllowMultipleArgumentsPerToken = true };
+        var queues = new Option<string[]>("--queue") { Description = "Queues to serve (default: builds, environments and publish), repeatable", AllowMultipleArgumentsPerToken = true };
         var workDir = new Option<string?>("--work-dir") { Description = "Directory for task working directories (default: $TMPDIR/kiln-worker-NAME)" };
         var grace = new Option<double>("--kill-grace-seconds") { Description = "Between SIGTERM and SIGKILL when stopping a task", DefaultValueFactory = _ => 2 };
         var parent = new Option<int?>("--parent-pid") { Description = "Exit when this process ends (used by 'kiln up')", Hidden = true };
@@ -97,7 +97,7 @@ public static class WorkerCommand
                 Prefetch = parse.GetValue(prefetch),
                 Architectures = parse.GetValue(architectures) is { Length: > 0 } a ? a : [WorkerOptions.NativeArchitecture()],
                 Tags = parse.GetValue(tags) ?? [],
-                Queues = parse.GetValue(queues) is { Length: > 0 } q ? q : ["builds"],
+                Queues = parse.GetValue(queues) is { Length: > 0 } q ? q : WorkerOptions.DefaultQueues,
                 WorkDirectory = workDirectory,
                 TaskUidBase = taskUidBase,
                 KillGrace = TimeSpan.FromSeconds(parse.GetValue(grace)),

@@ -104,7 +104,7 @@ public static partial class BuiltInKinds
             KindRunner.OnHost,
             [Suite(), Arch(), new("mirror", "the distribution mirror", "http://deb.debian.org/debian", Url()), new("variant", "mmdebstrap's variant", "buildd", Word()),
              new("packages", "extra packages, comma-separated", "", new Regex(@"^([a-z0-9][a-z0-9.+-]{0,99}(,[a-z0-9][a-z0-9.+-]{0,99}){0,199})?$", RegexOptions.CultureInvariant))],
-            ["environment.tar.zst"], Queue: "environments"),
+            ["environment.tar.zst", "environment.packages"], Queue: "environments", ArchitectureParameter: "arch"),
     ];
 
     private static readonly Dictionary<string, BuiltInKind> ByName = All.ToDictionary(k => k.Name, StringComparer.Ordinal);

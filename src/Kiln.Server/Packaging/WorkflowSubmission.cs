@@ -51,6 +51,26 @@ public sealed class WorkflowSubmission(
         return new(stored, resolved, null);
     }
 
+    /// <summary>
+    /// A submission by the farm itself (a scheduled environment refresh): no caller, so no access check;
+    /// the store makes sure the project exists.
+    /// </summary>
+    public async Task<Outcome> SubmitAsFarmAsync(WorkflowDocument document, string documentJson, CancellationToken ct)
+    {
+        var (plan, errors) = planner.Plan(document);
+        if (plan is null)
+        {
+            return new(null, null, ApiProblems.Invalid(errors));
+        }
+        var (resolved, unresolved) = await ResolveAsync(plan, ct);
+        if (unresolved.Count > 0)
+        {
+            return new(null, plan, ApiProblems.Invalid(unresolved));
+        }
+        var stored = await submissions.SubmitAsync(resolved, documentJson, ct);
+        return new(stored, resolved, null);
+    }
+
     /// <summary>Turns each planned execution into the stored one, its environment the current version.</summary>
     private async Task<(WorkflowPlan Plan, List<ValidationError> Errors)> ResolveAsync(WorkflowPlan plan, CancellationToken ct)
     {
@@ -82,6 +102,8 @@ public sealed class WorkflowSubmission(
             }
             requests.Add(w with
             {
+                // a kind finds the project's own repository by it
+                Env = new Dictionary<string, string>(w.Env) { ["KILN_PROJECT"] = plan.Project },
                 Resolved = new JobExecution
                 {
                     Uses = e.Uses,
