@@ -152,17 +152,14 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SecretSubmissionCheck>();
             services.AddSingleton<Kiln.Store.Environments.EnvironmentResolver>();
             services.AddSingleton<Kiln.Server.Packaging.WorkflowSubmission>();
-<<<<<<< HEAD
+            services.AddSingleton<Kiln.Store.Environments.EnvironmentStore>();
+            services.AddSingleton<Kiln.Server.Packaging.EnvironmentBuilds>();
+            services.AddSingleton<ILeaderDuty, Kiln.Server.Packaging.EnvironmentDuty>();
             services.AddSingleton<Kiln.Store.Packaging.SourceUploadStore>();
             services.AddSingleton<Kiln.Store.Packaging.RebuildStore>();
             services.AddSingleton<Kiln.Server.Packaging.SourceVerification>();
             services.AddSingleton<Kiln.Server.Packaging.PackagePipelines>();
             services.AddSingleton<Kiln.Server.Packaging.MassRebuilds>();
-=======
-            services.AddSingleton<Kiln.Store.Environments.EnvironmentStore>();
-            services.AddSingleton<Kiln.Server.Packaging.EnvironmentBuilds>();
-            services.AddSingleton<ILeaderDuty, Kiln.Server.Packaging.EnvironmentDuty>();
->>>>>>> main
             services.AddSingleton<SecretHandout>();
             if (!options.HandleShutdownSignals)
             {
@@ -204,12 +201,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
-<<<<<<< HEAD
+            Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
             Kiln.Server.Packaging.SourcesApi.MapSourcesApi(app);
             Kiln.Server.Packaging.RebuildsApi.MapRebuildsApi(app);
-=======
-            Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
->>>>>>> main
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
