@@ -7,6 +7,8 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     UpCommand.Create(),
     WorkerCommand.Create(),
     SubmitCommand.Create(),
+    BuildCommand.Create(),
+    RebuildCommand.Create(),
     WatchCommand.Create(),
     ShowCommand.Create(),
     ListCommand.Create(),

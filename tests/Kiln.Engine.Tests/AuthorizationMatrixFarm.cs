@@ -54,6 +54,13 @@ public sealed class AuthorizationMatrixFarm
 
     public long WorkRequestId { get; private set; }
 
+    /// <summary>P's source upload (one file, <see cref="SourceFile"/>) and P's (empty) rebuild.</summary>
+    public long SourceUploadId { get; private set; }
+
+    public long RebuildId { get; private set; }
+
+    public const string SourceFile = "matrix_1.0.dsc";
+
     public string ViewerName => "matrix-viewer";
 
     /// <summary>The bearer token a caller sends (null: none).</summary>
@@ -117,6 +124,13 @@ public sealed class AuthorizationMatrixFarm
         await Scalar(db, "INSERT INTO repositories (project_id, suite, format, created_at) SELECT id, @a, 'apt', now() FROM projects WHERE name = @c", "bookworm", 0, Project);
 
         await RunOneJobAsync();
+
+        // The artifact's blob doubles as the file of P's source upload.
+        SourceUploadId = (long)(await Scalar(db, """
+            WITH u AS (INSERT INTO source_uploads (project_id, format, package, version, created_at) SELECT id, 'dsc', 'matrix', '1.0', now() FROM projects WHERE name = @c RETURNING id)
+            INSERT INTO source_upload_files (upload_id, name, sha256, size) SELECT u.id, @a, a.sha256, a.size FROM u, artifacts a WHERE a.work_request_id = @b RETURNING upload_id
+            """, SourceFile, WorkRequestId, Project))!;
+        RebuildId = (long)(await Scalar(db, "INSERT INTO rebuilds (project_id, suite, created_at) SELECT id, 'bookworm', now() FROM projects WHERE name = @c RETURNING id", "", 0, Project))!;
     }
 
     /// <summary>P's workflow, submitted by the admin: its work request runs on a worker of the default pool, logs, uploads an artifact and succeeds.</summary>

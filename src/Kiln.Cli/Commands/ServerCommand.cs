@@ -17,10 +17,11 @@ public static class ServerCommand
         var heartbeat = new Option<int>("--heartbeat-seconds") { Description = "How often workers heartbeat", DefaultValueFactory = _ => 10 };
         var leadership = new Option<int>("--leadership-seconds") { Description = "How long duty leadership lasts unrenewed: a dead or frozen leader is replaced within this (3–30)", DefaultValueFactory = _ => 15 };
         var maxArtifact = new Option<long>("--max-artifact-bytes") { Description = "Largest artifact accepted", DefaultValueFactory = _ => new KilnServerOptions().MaxArtifactBytes };
+        var maxSource = new Option<long>("--max-source-file-bytes") { Description = "Largest file of a source upload (kiln build)", DefaultValueFactory = _ => new KilnServerOptions().MaxSourceFileBytes };
         var maxLog = new Option<long>("--max-log-bytes") { Description = "Largest log kept per attempt", DefaultValueFactory = _ => new KilnServerOptions().MaxLogBytes };
 
         var metricsDetailed = new Option<bool>("--metrics-detailed") { Description = "Label /metrics by job name and worker too (high cardinality; default off)" };
-        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxLog, metricsDetailed };
+        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxSource, maxLog, metricsDetailed };
         var transport = new TransportSecurityOptions();
         transport.AddTo(command);
         // Rate limits (docs/api.md, "Rate limits").
@@ -32,7 +33,7 @@ public static class ServerCommand
         {
             var leaseSeconds = parse.GetValue(lease);
             var heartbeatSeconds = parse.GetValue(heartbeat);
-            if (parse.GetValue(maxArtifact) < 1 || parse.GetValue(maxLog) < 1)
+            if (parse.GetValue(maxArtifact) < 1 || parse.GetValue(maxSource) < 1 || parse.GetValue(maxLog) < 1)
             {
                 await Console.Error.WriteLineAsync("kiln server: --max-artifact-bytes and --max-log-bytes must be positive");
                 return 2;
@@ -57,6 +58,7 @@ public static class ServerCommand
                 Heartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
                 LeadershipLease = TimeSpan.FromSeconds(parse.GetValue(leadership)),
                 MaxArtifactBytes = parse.GetValue(maxArtifact),
+                MaxSourceFileBytes = parse.GetValue(maxSource),
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
             }));

@@ -158,6 +158,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ILeaderDuty, Kiln.Server.Packaging.EnvironmentDuty>();
             services.AddSingleton<Kiln.Store.Results.ResultStore>();
             services.AddSingleton<Kiln.Server.Packaging.ResultIntake>();
+            services.AddSingleton<Kiln.Store.Packaging.SourceUploadStore>();
+            services.AddSingleton<Kiln.Store.Packaging.RebuildStore>();
+            services.AddSingleton<Kiln.Server.Packaging.SourceVerification>();
+            services.AddSingleton<Kiln.Server.Packaging.PackagePipelines>();
+            services.AddSingleton<Kiln.Server.Packaging.MassRebuilds>();
             services.AddSingleton<SecretHandout>();
             // Repositories (docs/packaging.md, "Repositories"): publish under DATA_DIR/repos, keys under DATA_DIR/signing.
             services.AddSingleton<Repositories.RepositoryPaths>();
@@ -210,6 +215,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
             app.MapRepositoriesApi();
             app.MapRepositoryFiles();
+            Kiln.Server.Packaging.SourcesApi.MapSourcesApi(app);
+            Kiln.Server.Packaging.RebuildsApi.MapRebuildsApi(app);
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();

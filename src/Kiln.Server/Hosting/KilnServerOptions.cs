@@ -42,6 +42,9 @@ public sealed record KilnServerOptions
     /// <summary>Largest artifact accepted (default 4 GiB); a bigger upload is refused with 413.</summary>
     public long MaxArtifactBytes { get; init; } = 4L * 1024 * 1024 * 1024;
 
+    /// <summary>Largest file of a source upload (kiln build; 2 GiB). The .dsc itself is at most 1 MiB and an upload at most 64 files.</summary>
+    public long MaxSourceFileBytes { get; init; } = 2L * 1024 * 1024 * 1024;
+
     /// <summary>Largest log kept per attempt (default 1 GiB); output past it is dropped and the worker says so.</summary>
     public long MaxLogBytes { get; init; } = 1024L * 1024 * 1024;
 

@@ -61,8 +61,14 @@ public sealed class ProjectAccess(AccessStore store, AuditStore audit)
         var caller = Caller.Of(http);
         var project = await store.OfProjectAsync(name, http.RequestAborted);
         if (project is null && caller.User is { } user
-            && await store.CreateProjectAsync(name, user.UserId, isPrivate: false, "", http.RequestAborted) is not null)
+            && await store.CreateProjectAsync(name, user.UserId, isPrivate: false, "", http.RequestAborted) is { } created)
         {
+            // Later checks of this same request (kiln build uploads, then submits) see the caller as the new project's owner.
+            Caller.Set(http, caller with { User = user with
+            {
+                Roles = new Dictionary<long, ProjectRole>(user.Roles) { [created] = ProjectRole.Owner },
+                ProjectIds = new Dictionary<string, long>(user.ProjectIds) { [name] = created },
+            } });
             await audit.RecordAsync(caller.Actor, "project.create", $"project:{name}", new { visibility = "public", description = "", by = "submission" }, http.RequestAborted);
             return null;
         }
