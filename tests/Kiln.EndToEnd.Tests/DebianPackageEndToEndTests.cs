@@ -24,9 +24,14 @@ public sealed class DebianPackageEndToEndTests
         var file = Path.Combine(farm.Directory, "hello.yaml");
         await File.WriteAllTextAsync(file, Workflow);
         var (exit, output) = await KilnProcess.RunAsync("submit", file, "--watch", "--json", "--server", farm.Url);
-        Assert.True(exit == 0, $"environment {made}; kiln submit --watch exited {exit}:\n{output}\n{farm.Diagnostics()}");
         var workflow = JsonSerializer.Deserialize<WorkflowView>(output[output.IndexOf('{', StringComparison.Ordinal)..], KilnClient.Json)!;
-        Assert.Equal("succeeded", workflow.State);
+        var failedLogs = new List<string>();
+        foreach (var failed in workflow.Jobs!.Where(j => j.State == "failed"))
+        {
+            failedLogs.Add($"--- {failed.Name}:\n{await farm.LogAsync(failed.Id)}");
+        }
+        Assert.True(exit == 0 && workflow.State == "succeeded",
+            $"environment {made}; kiln submit --watch exited {exit}:\n{string.Join('\n', failedLogs)}\n{output}\n{farm.Diagnostics()}");
 
         // What sbuild reported, structured: the package, its version and architecture, files with checksums.
         var build = workflow.Jobs!.Single(j => j.Name == "build").Id;

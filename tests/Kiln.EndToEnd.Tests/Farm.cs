@@ -47,6 +47,11 @@ public sealed class Farm : IAsyncDisposable
     {
         var connectionString = await TestCluster.CreateDatabaseAsync(name);
         var directory = System.IO.Directory.CreateTempSubdirectory($"kiln-e2e-{name}-").FullName;
+        // Passable by others, as a worker's directory must be for jobs in environments (their root is a mapped, unprivileged id).
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        }
         var farm = new Farm(connectionString, directory, FreePort(), leaseSeconds);
         await farm.StartServerAsync();
         return farm;
@@ -173,6 +178,14 @@ public sealed class JobDocumentBuilder(string run)
     private int _timeout = 300;
     private int _maxAttempts = 3;
     private List<string> _outputs = [];
+    private string? _environment;
+
+    /// <summary>Runs the job in an environment (a fresh copy, isolated) instead of on the worker's host.</summary>
+    public JobDocumentBuilder Environment(string name)
+    {
+        _environment = name;
+        return this;
+    }
 
     public JobDocumentBuilder Env(string name, string value)
     {
@@ -204,6 +217,7 @@ public sealed class JobDocumentBuilder(string run)
         Env = _env,
         Timeout = _timeout,
         Outputs = _outputs,
+        Environment = _environment,
         // No backoff: a requeued attempt is claimable at once, so tests wait for behaviour, not for a timer.
         Retry = new RetryPolicyDocument { MaxAttempts = _maxAttempts, BackoffSeconds = 0 },
     };

@@ -138,6 +138,15 @@ internal sealed class EnvironmentCache
             note($"environment {environment.Name}: a previous extraction did not finish; extracting again");
             Directory.Delete(root, recursive: true);
         }
+        // The job's mapped root is not root on the host: it passes only directories open to others.
+        for (var dir = new DirectoryInfo(entry).Parent; dir is not null; dir = dir.Parent)
+        {
+            if (dir.Exists && (dir.UnixFileMode & UnixFileMode.OtherExecute) == 0)
+            {
+                throw new InvalidDataException(
+                    $"jobs cannot reach the environment cache {_directory}: {dir.FullName} is closed to other users; 'chmod o+x {dir.FullName}' or choose another --work-dir / --environment-cache (worker.md)");
+            }
+        }
         Directory.CreateDirectory(root);
         Posix.Chown(root, _ids.Start);
         var started = _time.GetTimestamp();

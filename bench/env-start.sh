@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Cached start of a job in an environment against a bare job on the host, measured in the same run
+# on one farm (`kiln up`, one worker, one slot) — docs/performance.md, "Environments".
+#
+#   bench/env-start.sh [ROUNDS] [TARBALL]
+#
+# ROUNDS (default 10) jobs of each kind are run one after another, alternating. Each job is `true`;
+# its time is the attempt's startedAt → finishedAt as the server recorded them (claim to report:
+# preparing the root — overlay over the cached tree, namespaces, cgroup, disk — running, tearing
+# down). The environment is imported from TARBALL (default: the test cache's bookworm essential
+# root, made by the tests), fetched and extracted by the worker once before the rounds start, so
+# every measured environment job starts from the cache. It also times `kiln env create` of an
+# essential environment from Debian's mirror unless SKIP_CREATE=1.
+# Output: one JSON object on stdout (medians in ms, their difference and ratio, the create time).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+rounds="${1:-10}"
+tarball="${2:-$(ls -1 "${KILN_TEST_CACHE:-/var/cache/kiln-tests}"/environments/bookworm-essential-*.tar.zst 2>/dev/null | head -n 1)}"
+[ -f "$tarball" ] || { echo "bench/env-start.sh: no tarball; pass one (mmdebstrap --variant=essential bookworm X.tar.zst)" >&2; exit 2; }
+kiln="$here/kiln"
+work="$(mktemp -d /tmp/kiln-bench-env-XXXXXX)"
+chmod 755 "$work"
+port=$(( 20000 + RANDOM % 20000 ))
+url="http://127.0.0.1:$port"
+"$kiln" up --data-dir "$work/data" --urls "$url" --workers 1 --slots 1 > "$work/up.log" 2>&1 &
+up=$!
+trap 'kill -INT $up 2>/dev/null; wait $up 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 240); do "$kiln" status --server "$url" >/dev/null 2>&1 && break; sleep 0.5; done
+export KILN_CONFIG="$work/data/client.json"
+cd "$work"
+cp "$work/data/client.json" "$work/.kiln-client.json" 2>/dev/null || true
+run() { "$kiln" "$@" --server "$url"; }
+token="$(cat "$work/data/admin-token")"
+export KILN_TOKEN="$token"
+
+run env import bench/essential "$tarball" >/dev/null
+cat > bare.yaml <<'Y'
+name: bare
+project: bench
+jobs:
+  job:
+    run: "true"
+Y
+cat > env.yaml <<'Y'
+name: in-environment
+project: bench
+jobs:
+  job:
+    environment: bench/essential
+    run: "true"
+Y
+# warm-up: the worker fetches, verifies and extracts the environment once
+run submit env.yaml --watch >/dev/null
+run submit bare.yaml --watch >/dev/null
+
+duration() { # the last workflow's job: finishedAt - startedAt of its attempt, in ms
+  run show last/job --json | python3 -c '
+import json,sys,datetime
+a=json.load(sys.stdin)["attempts"][-1]
+p=lambda s: datetime.datetime.fromisoformat(s.replace("Z","+00:00"))
+print(round((p(a["finishedAt"])-p(a["startedAt"])).total_seconds()*1000,1))'
+}
+bare=(); env=()
+for _ in $(seq 1 "$rounds"); do
+  run submit bare.yaml --watch >/dev/null; bare+=("$(duration)")
+  run submit env.yaml --watch >/dev/null; env+=("$(duration)")
+done
+
+create_s=null
+if [ "${SKIP_CREATE:-0}" != 1 ]; then
+  started=$(date +%s.%N)
+  run env create bench/created --suite bookworm --variant essential --wait >/dev/null
+  create_s=$(python3 -c "print(round($(date +%s.%N) - $started, 1))")
+fi
+
+python3 - "$rounds" "$create_s" "${bare[*]}" "${env[*]}" <<'PY'
+import json, statistics, sys
+rounds, create, bare, env = int(sys.argv[1]), sys.argv[2], [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
+b, e = statistics.median(bare), statistics.median(env)
+print(json.dumps({"bench": "env-start", "rounds": rounds, "bareMedianMs": b, "environmentMedianMs": e,
+                  "overBareMs": round(e - b, 1), "ratio": round(e / b, 2) if b else None,
+                  "bareMs": bare, "environmentMs": env,
+                  "createEssentialSeconds": None if create == "null" else float(create)}, indent=2))
+PY
