@@ -43,7 +43,12 @@ internal static class IsolatedLaunch
         var root = System.IO.Path.Combine(disk, "root");
         var enter = new StringBuilder();
         enter.Append("set -e\n");
-        enter.Append(CultureInfo.InvariantCulture, $"if mount -t overlay overlay -o {Quote($"lowerdir={lowerRoot},upperdir={disk}/upper,workdir={disk}/overlay-work")} {Quote(root)} 2>/dev/null; then\n");
+        var layers = $"lowerdir={lowerRoot},upperdir={disk}/upper,workdir={disk}/overlay-work";
+        // Mounted by the worker before the namespaces when it may (root): then with redirect_dir, without which
+        // overlayfs refuses to rename a directory (EXDEV) and dpkg cannot install a package with a new directory.
+        // Inside a user namespace overlayfs allows no redirect_dir: the namespace's own mount is the fallback.
+        enter.Append(CultureInfo.InvariantCulture, $"if mountpoint -q {Quote(root)}; then\n  :\n");
+        enter.Append(CultureInfo.InvariantCulture, $"elif mount -t overlay overlay -o {Quote(layers)} {Quote(root)} 2>/dev/null; then\n");
         enter.Append(CultureInfo.InvariantCulture, $"  echo overlay > {Quote(disk + "/mode")}\n");
         enter.Append("else\n");
         enter.Append("  echo '[kiln] overlayfs was refused here; copying the environment for this job (slower)'\n");
@@ -80,6 +85,11 @@ internal static class IsolatedLaunch
         else
         {
             limit = ["/usr/bin/prlimit", $"--nproc={limits.Processes}", $"--as={limits.MemoryBytes}"];
+        }
+        if (Environment.IsPrivilegedProcess)
+        {
+            launch.Append(CultureInfo.InvariantCulture,
+                $"mount -t overlay overlay -o {Quote(layers + ",redirect_dir=on")} {Quote(root)} 2>/dev/null && echo overlay > {Quote(disk + "/mode")} || true\n");
         }
         string[] unshare = ["/usr/bin/unshare", .. ids.UnshareArguments(), "--mount", "--propagation", "private", "/bin/sh", enterFile];
         launch.Append("exec ").Append(string.Join(' ', limit.Concat(unshare).Select(Quote))).Append('\n');

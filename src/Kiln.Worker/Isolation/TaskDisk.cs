@@ -48,6 +48,12 @@ internal sealed class TaskDisk
     /// <summary>Unmounts (lazily if something still holds it) and deletes the image.</summary>
     public void Unmount()
     {
+        // The job's root, when the worker mounted its overlay in the host's namespace (IsolatedLaunch), goes first.
+        var root = Path.Combine(MountPoint, "root");
+        if (File.ReadLines("/proc/self/mountinfo").Any(l => l.Split(' ') is { Length: > 4 } f && f[4] == root))
+        {
+            HostCommand.Run("/usr/bin/umount", ["-l", root]);
+        }
         // The job's last processes may still be exiting (their mount namespace holds the disk): a few tries, then lazily.
         for (var attempt = 0; attempt < 50; attempt++)
         {
