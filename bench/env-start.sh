@@ -10,8 +10,10 @@
 # down). The environment is imported from TARBALL (default: the test cache's bookworm essential
 # root, made by the tests), fetched and extracted by the worker once before the rounds start, so
 # every measured environment job starts from the cache. It also times `kiln env create` of an
-# essential environment from Debian's mirror unless SKIP_CREATE=1.
-# Output: one JSON object on stdout (medians in ms, their difference and ratio, the create time).
+# essential environment from Debian's mirror unless SKIP_CREATE=1, and with BUILD=1 also the
+# creation of a buildd environment and the sbuild build of GNU hello 2.10-3 in it (the build job's
+# claim → report, sbuild's own Build-Time and Install-Time from its result).
+# Output: one JSON object on stdout (medians in ms, their difference and ratio, the other times).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 rounds="${1:-10}"
@@ -28,7 +30,6 @@ trap 'kill -INT $up 2>/dev/null; wait $up 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 240); do "$kiln" status --server "$url" >/dev/null 2>&1 && break; sleep 0.5; done
 export KILN_CONFIG="$work/data/client.json"
 cd "$work"
-cp "$work/data/client.json" "$work/.kiln-client.json" 2>/dev/null || true
 run() { "$kiln" "$@" --server "$url"; }
 token="$(cat "$work/data/admin-token")"
 export KILN_TOKEN="$token"
@@ -73,12 +74,45 @@ if [ "${SKIP_CREATE:-0}" != 1 ]; then
   create_s=$(python3 -c "print(round($(date +%s.%N) - $started, 1))")
 fi
 
-python3 - "$rounds" "$create_s" "${bare[*]}" "${env[*]}" <<'PY'
+buildd_s=null; hello='{}'
+if [ "${BUILD:-0}" = 1 ]; then
+  started=$(date +%s.%N)
+  run env create bench/buildd --suite bookworm --variant buildd --wait >/dev/null
+  buildd_s=$(python3 -c "print(round($(date +%s.%N) - $started, 1))")
+  cat > hello.yaml <<'Y'
+name: hello
+project: bench
+jobs:
+  source:
+    run: |
+      mkdir -p source && cd source
+      for f in hello_2.10-3.dsc hello_2.10.orig.tar.gz hello_2.10.orig.tar.gz.asc hello_2.10-3.debian.tar.xz; do
+        curl -fsS -O "http://deb.debian.org/debian/pool/main/h/hello/$f"
+      done
+    outputs: ["source/**"]
+  build:
+    needs: [source]
+    uses: debian/sbuild
+    environment: bench/buildd
+    with: {suite: bookworm, arch: amd64, arch-all: "false"}
+Y
+  run submit hello.yaml --watch >/dev/null
+  hello=$(run show last/build --json | python3 -c '
+import json,sys,datetime
+w=json.load(sys.stdin); a=w["attempts"][-1]; r=(w.get("result") or {}).get("result") or {}
+p=lambda s: datetime.datetime.fromisoformat(s.replace("Z","+00:00"))
+print(json.dumps({"jobSeconds": round((p(a["finishedAt"])-p(a["startedAt"])).total_seconds(),1), "status": r.get("status"),
+                  "sbuildBuildTime": r.get("buildTime"), "sbuildInstallTime": r.get("installTime")}))')
+fi
+
+python3 - "$rounds" "$create_s" "${bare[*]}" "${env[*]}" "$buildd_s" "$hello" <<'PY'
 import json, statistics, sys
 rounds, create, bare, env = int(sys.argv[1]), sys.argv[2], [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
+buildd, hello = sys.argv[5], json.loads(sys.argv[6])
 b, e = statistics.median(bare), statistics.median(env)
 print(json.dumps({"bench": "env-start", "rounds": rounds, "bareMedianMs": b, "environmentMedianMs": e,
                   "overBareMs": round(e - b, 1), "ratio": round(e / b, 2) if b else None,
                   "bareMs": bare, "environmentMs": env,
-                  "createEssentialSeconds": None if create == "null" else float(create)}, indent=2))
+                  "createEssentialSeconds": None if create == "null" else float(create),
+                  "createBuilddSeconds": None if buildd == "null" else float(buildd), "hello": hello}, indent=2))
 PY
