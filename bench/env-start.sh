@@ -26,7 +26,15 @@ port=$(( 20000 + RANDOM % 20000 ))
 url="http://127.0.0.1:$port"
 "$kiln" up --data-dir "$work/data" --urls "$url" --workers 1 --slots 1 > "$work/up.log" 2>&1 &
 up=$!
-trap 'kill -INT $up 2>/dev/null; wait $up 2>/dev/null; rm -rf "$work"' EXIT
+stop() {
+  # SIGTERM: a background job of a non-interactive shell ignores SIGINT
+  kill -TERM "$up" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$up" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$up" 2>/dev/null || true
+  pkill -f "postgres -D $work/data" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap stop EXIT
 for _ in $(seq 1 240); do "$kiln" status --server "$url" >/dev/null 2>&1 && break; sleep 0.5; done
 export KILN_CONFIG="$work/data/client.json"
 cd "$work"
@@ -57,7 +65,7 @@ run submit bare.yaml --watch >/dev/null
 duration() { # the last workflow's job: finishedAt - startedAt of its attempt, in ms
   run show last/job --json | python3 -c '
 import json,sys,datetime
-a=json.load(sys.stdin)["attempts"][-1]
+a=json.load(sys.stdin)["workRequest"]["attempts"][-1]
 p=lambda s: datetime.datetime.fromisoformat(s.replace("Z","+00:00"))
 print(round((p(a["finishedAt"])-p(a["startedAt"])).total_seconds()*1000,1))'
 }
@@ -99,7 +107,7 @@ Y
   run submit hello.yaml --watch >/dev/null
   hello=$(run show last/build --json | python3 -c '
 import json,sys,datetime
-w=json.load(sys.stdin); a=w["attempts"][-1]; r=(w.get("result") or {}).get("result") or {}
+w=json.load(sys.stdin)["workRequest"]; a=w["attempts"][-1]; r=(w.get("result") or {}).get("result") or {}
 p=lambda s: datetime.datetime.fromisoformat(s.replace("Z","+00:00"))
 print(json.dumps({"jobSeconds": round((p(a["finishedAt"])-p(a["startedAt"])).total_seconds(),1), "status": r.get("status"),
                   "sbuildBuildTime": r.get("buildTime"), "sbuildInstallTime": r.get("installTime")}))')
