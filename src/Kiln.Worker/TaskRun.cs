@@ -179,7 +179,7 @@ internal sealed class TaskRun : IDisposable
                 environment = await _environments.AcquireAsync(wanted, (from, into, c) => _client.DownloadEnvironmentAsync(wanted.Sha256, from, into, c), Note, stopOrTimeout.Token);
                 if (!execution.OnHost)
                 {
-                    isolated = IsolatedJob.Prepare(_options, Directory, $"{Task.WorkRequestId}-{Task.Attempt}", environment, execution, ids, _logger, Task.WorkRequestId, _time);
+                    isolated = await IsolatedJob.PrepareAsync(_options, Directory, $"{Task.WorkRequestId}-{Task.Attempt}", environment, execution, ids, _logger, Task.WorkRequestId, _time);
                 }
             }
             var work = isolated?.WorkDirectory ?? WorkDirectory;
@@ -245,7 +245,10 @@ internal sealed class TaskRun : IDisposable
         }
         finally
         {
-            isolated?.Dispose();
+            if (isolated is not null)
+            {
+                await isolated.DisposeAsync();
+            }
             environment?.Dispose();
         }
     }

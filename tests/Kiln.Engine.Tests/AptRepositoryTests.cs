@@ -104,6 +104,25 @@ public sealed class AptRepositoryTests(RepositoryServerFixture server) : IClassF
     }
 
     [Fact]
+    public async Task A_package_seen_twice_among_the_inputs_under_other_names_is_published_once_under_debians_name()
+    {
+        await using var farm = new RepositoryFarm(server);
+        var built = await farm.DebAsync("twice", "1:1.0-1");
+        var deb = Path.Combine(Path.GetDirectoryName(built)!, "twice_1.0-1_amd64.deb");
+        File.Move(built, deb);
+        // what autopkgtest leaves beside the build's own .deb: the same bytes, another name
+        var copy = Path.Combine(Path.GetDirectoryName(deb)!, "twice.deb");
+        File.Copy(deb, copy);
+        var published = await (await farm.ClaimPublishAsync("apt-twice", Suite, "apt/publish", deb, copy)).PublishAsync();
+        Assert.Equal(1, published.Added);
+        using var anonymous = server.AnonymousClient();
+        var packages = await anonymous.GetStringAsync("/repos/apt-twice/bookworm/dists/bookworm/main/binary-amd64/Packages");
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(packages, "^Package: twice$", System.Text.RegularExpressions.RegexOptions.Multiline));
+        // the epoch is not part of the file's name, as in Debian's archive
+        Assert.Contains("Filename: pool/main/t/twice/twice_1.0-1_amd64.deb\n", packages, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_different_file_at_a_published_path_is_refused_with_409_naming_it_and_the_published_one_stays()
     {
         await using var farm = new RepositoryFarm(server);

@@ -44,7 +44,19 @@ public static partial class PublishCandidates
             {
                 throw Unprocessable(name, $"its Source field '{source}' is not a Debian package name");
             }
-            files.Add(new PoolFile($"{PoolDirectory(source)}/{name}", package, version, architecture, source,
+            // Debian's own name for it (no epoch), whatever the job called the file: the same package built once and
+            // seen twice among the inputs (autopkgtest's copy of the build's .deb) is one pool file.
+            var extension = name.EndsWith(".udeb", StringComparison.Ordinal) ? "udeb" : "deb";
+            var canonical = $"{PoolDirectory(source)}/{package}_{(version.Contains(':', StringComparison.Ordinal) ? version[(version.IndexOf(':', StringComparison.Ordinal) + 1)..] : version)}_{architecture}.{extension}";
+            if (files.FirstOrDefault(f => f.Filename == canonical) is { } seen)
+            {
+                if (seen.Sha256 != input.Sha256)
+                {
+                    throw Unprocessable(name, $"two different files among the inputs are {package} {version} ({architecture}); publish one");
+                }
+                continue;
+            }
+            files.Add(new PoolFile(canonical, package, version, architecture, source,
                 control.Render("Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"), input.Sha256, md5, input.Size, input.WorkRequestId, local));
         }
         foreach (var dsc in inputs.Where(i => i.Path.EndsWith(".dsc", StringComparison.Ordinal)))

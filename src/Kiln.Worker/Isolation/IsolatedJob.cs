@@ -12,7 +12,7 @@ namespace Kiln.Worker.Isolation;
 /// leaves cgroups and mounts that <see cref="CleanLeftoversAsync"/> removes at the next start.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-internal sealed class IsolatedJob : IDisposable
+internal sealed class IsolatedJob : IAsyncDisposable
 {
     private readonly TaskDisk _disk;
     private readonly JobCgroup? _cgroup;
@@ -47,7 +47,7 @@ internal sealed class IsolatedJob : IDisposable
     /// <summary>The directory of one worker's environment jobs (each job's disk is mounted below it).</summary>
     public static string JobsDirectory(string workDirectory) => Path.Combine(workDirectory, "jobs");
 
-    public static IsolatedJob Prepare(WorkerOptions options, string taskDirectory, string taskName, EnvironmentLease environment, JobExecution execution,
+    public static async Task<IsolatedJob> PrepareAsync(WorkerOptions options, string taskDirectory, string taskName, EnvironmentLease environment, JobExecution execution,
         SubordinateIds ids, ILogger logger, long workRequestId, TimeProvider time)
     {
         var limits = execution.Limits ?? JobLimits.Default;
@@ -74,9 +74,9 @@ internal sealed class IsolatedJob : IDisposable
         {
             if (cgroup is not null)
             {
-                cgroup.DestroyAsync(time).GetAwaiter().GetResult();
+                await cgroup.DestroyAsync(time);
             }
-            disk.Unmount();
+            await disk.UnmountAsync(time);
             throw;
         }
     }
@@ -130,7 +130,7 @@ internal sealed class IsolatedJob : IDisposable
         }
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
         if (_disposed)
         {
@@ -139,11 +139,11 @@ internal sealed class IsolatedJob : IDisposable
         _disposed = true;
         try
         {
-            KillAllAsync().GetAwaiter().GetResult();
+            await KillAllAsync();
         }
         finally
         {
-            _disk.Unmount();
+            await _disk.UnmountAsync(_time);
         }
         try
         {

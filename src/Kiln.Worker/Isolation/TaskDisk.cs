@@ -46,7 +46,7 @@ internal sealed class TaskDisk
     }
 
     /// <summary>Unmounts (lazily if something still holds it) and deletes the image.</summary>
-    public void Unmount()
+    public async Task UnmountAsync(TimeProvider time)
     {
         // The job's root, when the worker mounted its overlay in the host's namespace (IsolatedLaunch), goes first.
         var root = Path.Combine(MountPoint, "root");
@@ -65,7 +65,7 @@ internal sealed class TaskDisk
             {
                 HostCommand.Run("/usr/bin/umount", ["-l", MountPoint]);
             }
-            System.Threading.Tasks.Task.Delay(100).Wait();
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time);
         }
         if (Image is not null)
         {

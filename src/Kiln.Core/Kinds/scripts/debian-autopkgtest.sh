@@ -38,6 +38,9 @@ main() {
     rm -rf autopkgtest
     local rc=0
     autopkgtest --output-dir=autopkgtest "$PWD/$dsc" "${debs[@]}" -- null || rc=$?
+    # autopkgtest's copies of the packages under test are not this job's output (a publish that needs
+    # this job would see them as packages)
+    rm -rf autopkgtest/binaries
     local status tests='[]' package version arch
     status=$(autopkgtest_status "$rc")
     [ -f autopkgtest/summary ] && tests=$(autopkgtest_tests_json autopkgtest/summary)
