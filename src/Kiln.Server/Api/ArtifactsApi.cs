@@ -102,14 +102,9 @@ public static class ArtifactsApi
         {
             return invalid;
         }
-        if (offset < 0 || offset > size)
+        if (BlobChunks.Refusal(http.Request, size, offset) is { } refusal)
         {
-            return ApiProblems.Invalid("offset", $"must be 0 to {size}");
-        }
-        if (http.Request.ContentLength is not { } length || length > MaxUploadChunkBytes)
-        {
-            return ApiProblems.Status(StatusCodes.Status413PayloadTooLarge, "Chunk too large",
-                $"send content in chunks of at most {MaxUploadChunkBytes} bytes, each with a Content-Length");
+            return refusal;
         }
         if (await leases.HeldAttemptAsync(id, token, WorkerAuthFilter.Worker(http).Id, ct) is null)
         {
@@ -121,27 +116,10 @@ public static class ArtifactsApi
             await artifacts.AddBlobAsync(sha256, size, ct);
             return TypedResults.Ok(new ArtifactUploadResponse(false, size, null));
         }
-        long held;
-        try
+        var (held, problem) = await BlobChunks.ReceiveAsync(http.Request, blobs, artifacts, sha256, size, offset, ct);
+        if (problem is not null)
         {
-            held = await blobs.AppendAsync(sha256, size, offset, http.Request.Body, ct);
-            if (held == size)
-            {
-                if (!await blobs.CompleteAsync(sha256, size, ct))
-                {
-                    return ApiProblems.Status(StatusCodes.Status422UnprocessableEntity, "Content does not match its hash",
-                        $"the {size} bytes received do not hash to {sha256}; the upload was discarded, start it again");
-                }
-                await artifacts.AddBlobAsync(sha256, size, ct);
-            }
-        }
-        catch (BlobTooLongException e)
-        {
-            return ApiProblems.Invalid("size", e.Message);
-        }
-        catch (StorageFullException e)
-        {
-            return ApiProblems.Status(StatusCodes.Status507InsufficientStorage, "Insufficient storage", e.Message);
+            return problem;
         }
         return TypedResults.Ok(new ArtifactUploadResponse(false, held, null));
     }

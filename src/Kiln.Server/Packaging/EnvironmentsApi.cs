@@ -127,41 +127,19 @@ public static class EnvironmentsApi
         {
             return invalid;
         }
-        if (offset < 0 || offset > size)
+        if (BlobChunks.Refusal(http.Request, size, offset) is { } refusal)
         {
-            return ApiProblems.Invalid("offset", $"must be 0 to {size}");
-        }
-        if (http.Request.ContentLength is not { } length || length > ArtifactsApi.MaxUploadChunkBytes)
-        {
-            return ApiProblems.Status(StatusCodes.Status413PayloadTooLarge, "Chunk too large",
-                $"send content in chunks of at most {ArtifactsApi.MaxUploadChunkBytes} bytes, each with a Content-Length");
+            return refusal;
         }
         if (await blobs.ExistsAsync(sha256, size, ct))
         {
             await artifacts.AddBlobAsync(sha256, size, ct);
             return TypedResults.Ok(new ArtifactUploadResponse(true, size, null));
         }
-        long held;
-        try
+        var (held, problem) = await BlobChunks.ReceiveAsync(http.Request, blobs, artifacts, sha256, size, offset, ct);
+        if (problem is not null)
         {
-            held = await blobs.AppendAsync(sha256, size, offset, http.Request.Body, ct);
-            if (held == size)
-            {
-                if (!await blobs.CompleteAsync(sha256, size, ct))
-                {
-                    return ApiProblems.Status(StatusCodes.Status422UnprocessableEntity, "Content does not match its hash",
-                        $"the {size} bytes received do not hash to {sha256}; the upload was discarded, start it again");
-                }
-                await artifacts.AddBlobAsync(sha256, size, ct);
-            }
-        }
-        catch (BlobTooLongException e)
-        {
-            return ApiProblems.Invalid("size", e.Message);
-        }
-        catch (StorageFullException e)
-        {
-            return ApiProblems.Status(StatusCodes.Status507InsufficientStorage, "Insufficient storage", e.Message);
+            return problem;
         }
         return TypedResults.Ok(new ArtifactUploadResponse(held == size, held, null));
     }
