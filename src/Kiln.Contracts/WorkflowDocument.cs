@@ -38,6 +38,9 @@ public sealed record WorkflowDocument
     /// <summary>Values applied to every job that does not set its own.</summary>
     public JobDefaults? Defaults { get; init; }
 
+    /// <summary>The workflow's concurrency group: at most one running and one pending per group (docs/events.md).</summary>
+    public ConcurrencyDocument? Concurrency { get; init; }
+
     /// <summary>Jobs by name. Order is kept for display.</summary>
     public Dictionary<string, JobDocument>? Jobs { get; init; }
 }

@@ -19,7 +19,16 @@ public sealed record WorkflowView(
     DateTimeOffset CreatedAt,
     DateTimeOffset? FinishedAt,
     IReadOnlyList<WorkRequestSummary>? Jobs,
-    IReadOnlyList<WorkflowRegression>? Regressions = null);
+    IReadOnlyList<WorkflowRegression>? Regressions = null,
+    WorkflowOriginView? Origin = null);
+
+/// <summary>Where a triggered workflow came from and what holds or replaced it (docs/events.md).</summary>
+/// <param name="EventId">The event that made it.</param>
+/// <param name="Rule">The trigger rule that matched.</param>
+/// <param name="InputKey">What the input-change check compares: one workflow per rule and input key.</param>
+/// <param name="ConcurrencyGroup">Its concurrency group, if any.</param>
+/// <param name="SupersededBy">The newer workflow of its group that replaced it before it ran.</param>
+public sealed record WorkflowOriginView(long? EventId, string? Rule, string? InputKey, string? ConcurrencyGroup, long? SupersededBy);
 
 /// <summary>Work requests of a workflow by state.</summary>
 /// <param name="AllowedFailures">Of <paramref name="Failed"/>, the jobs with <c>allow-failure</c>: shown, but they did not fail the workflow.</param>

@@ -46,6 +46,14 @@ public static class WorkflowState
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
+    /// <summary>Created beyond a trigger's burst limit (the storm guard): stored and visible, nothing claimable until approved.</summary>
+    public const string Held = "held";
+    /// <summary>Waiting for its concurrency group: released when the group's running workflow ends.</summary>
+    public const string Queued = "queued";
+    /// <summary>A newer workflow of its concurrency group replaced it before it ran (see <c>superseded_by</c>).</summary>
+    public const string Superseded = "superseded";
 
-    public static readonly IReadOnlyList<string> All = [Running, Succeeded, Failed, Cancelled];
+    public static readonly IReadOnlyList<string> All = [Running, Succeeded, Failed, Cancelled, Held, Queued, Superseded];
+
+    public static bool IsFinal(string state) => state is Succeeded or Failed or Cancelled or Superseded;
 }

@@ -118,6 +118,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton(new WorkerRegistrationToken(workerToken));
             services.AddSingleton<WorkSignal>();
             services.AddSingleton<SubmissionStore>();
+            services.AddSingleton<WorkflowHolds>();
+            services.AddSingleton<Kiln.Store.Events.EventStore>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();

@@ -55,7 +55,8 @@ public sealed class WorkflowSubmission(
     /// A submission by the farm itself (a scheduled environment refresh): no caller, so no access check;
     /// the store makes sure the project exists.
     /// </summary>
-    public async Task<Outcome> SubmitAsFarmAsync(WorkflowDocument document, string documentJson, CancellationToken ct)
+    /// <param name="origin">For a triggered workflow: the event, the rule, the input key and any hold.</param>
+    public async Task<Outcome> SubmitAsFarmAsync(WorkflowDocument document, string documentJson, CancellationToken ct, WorkflowOrigin? origin = null)
     {
         var (plan, errors) = planner.Plan(document);
         if (plan is null)
@@ -67,7 +68,7 @@ public sealed class WorkflowSubmission(
         {
             return new(null, plan, ApiProblems.Invalid(unresolved));
         }
-        var stored = await submissions.SubmitAsync(resolved, documentJson, ct);
+        var stored = await submissions.SubmitAsync(resolved, documentJson, ct, origin: origin);
         return new(stored, resolved, null);
     }
 

@@ -20,7 +20,9 @@ public sealed record WorkRequestFilter(long? WorkflowId, string? State, string? 
 public sealed class QueryStore(NpgsqlDataSource dataSource)
 {
     private const string WorkflowColumns = """
-        w.id, w.name, p.name, w.state, w.total, w.unfinished, w.succeeded, w.failed, w.skipped, w.cancelled, w.created_at, w.finished_at, w.allowed_failures
+        w.id, w.name, p.name, w.state, w.total, w.unfinished, w.succeeded, w.failed, w.skipped, w.cancelled, w.created_at, w.finished_at, w.allowed_failures,
+        w.event_id, CASE WHEN w.rule_id IS NOT NULL THEN (SELECT tr.name FROM trigger_rules tr WHERE tr.id = w.rule_id) END,
+        w.input_key, w.concurrency_group, w.superseded_by
         """;
 
     private const string WorkRequestColumns = """
@@ -409,7 +411,17 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
     private static WorkflowView ReadWorkflow(DbDataReader r, IReadOnlyList<WorkRequestSummary>? jobs) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3),
         new WorkflowCounts(r.GetInt32(4), r.GetInt32(5), r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(12)),
-        r.GetFieldValue<DateTimeOffset>(10), r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11), jobs);
+        r.GetFieldValue<DateTimeOffset>(10), r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11), jobs,
+        Origin: ReadOrigin(r));
+
+    /// <summary>Null for a workflow nothing triggered, grouped or replaced (most of them): the JSON leaves it out.</summary>
+    private static WorkflowOriginView? ReadOrigin(DbDataReader r)
+    {
+        long? Long(int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+        string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+        var origin = new WorkflowOriginView(Long(13), Text(14), Text(15), Text(16), Long(17));
+        return origin is { EventId: null, Rule: null, InputKey: null, ConcurrencyGroup: null, SupersededBy: null } ? null : origin;
+    }
 
     private static WorkRequestSummary ReadSummary(DbDataReader r, int o) => new(
         r.GetInt64(o), r.GetInt64(o + 1), r.GetString(o + 2), r.GetString(o + 3), r.GetInt32(o + 4), r.GetString(o + 5),

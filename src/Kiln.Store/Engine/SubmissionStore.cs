@@ -8,7 +8,20 @@ namespace Kiln.Store.Engine;
 /// <summary>Outcome of storing a plan: the workflow id, and whether it was new.</summary>
 /// <param name="SameDocument">For an existing workflow (<paramref name="Created"/> false): whether it was submitted
 /// with the same document. A different document under the same idempotency key is the caller's mistake, not a repeat.</param>
-public sealed record SubmissionResult(long WorkflowId, bool Created, int WorkRequests, bool SameDocument = true);
+/// <param name="EventId">The event that made the workflow (for an existing one: the event that made it first).</param>
+public sealed record SubmissionResult(long WorkflowId, bool Created, int WorkRequests, bool SameDocument = true, long? EventId = null);
+
+/// <summary>
+/// What made a workflow besides its submitter, and what holds it (docs/events.md).
+/// </summary>
+/// <param name="EventId">The event it was made from.</param>
+/// <param name="RuleId">The trigger rule (trigger_rules.id) that matched; with <paramref name="InputKey"/> unique per project:
+/// a second submission with the same rule and input key stores nothing and answers the first workflow.</param>
+/// <param name="Hold"><see cref="WorkflowState.Held"/> (storm guard) or <see cref="WorkflowState.Queued"/> (concurrency group):
+/// stored with that state and its root work requests gated, so nothing is claimable until it is released.</param>
+public sealed record WorkflowOrigin(
+    long? EventId = null, long? RuleId = null, string? InputKey = null, string? Hold = null,
+    string? ConcurrencyGroup = null, bool CancelInProgress = false);
 
 /// <summary>
 /// Stores a validated <see cref="WorkflowPlan"/> in one transaction, set-based. A small
@@ -32,15 +45,22 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     /// submitter waits for the first to commit, then inserts nothing and reads the winner's id.
     /// </summary>
     private const string InsertWorkflowSql = """
-        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at, submitted_by)
-        VALUES (@project, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline, @submitted_by)
-        ON CONFLICT (project_id, idempotency_key) DO NOTHING
+        INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at, submitted_by,
+            event_id, rule_id, input_key, hold_state, concurrency_group, cancel_in_progress)
+        VALUES (@project, @name, @key, @trigger, COALESCE(@hold, 'running'), @total, @total, @document, @now, @deadline, @submitted_by,
+            @event_id, @rule_id, @input_key, @hold, @group, @cancel_in_progress)
+        ON CONFLICT DO NOTHING
         RETURNING id
         """;
 
     /// <summary>jsonb equality ignores key order and spacing: the same document, however written, is a repeat.</summary>
     private const string ExistingWorkflowSql = """
-        SELECT id, total, document = @document FROM workflows WHERE project_id = @project AND idempotency_key = @key
+        SELECT id, total, document = @document, event_id FROM workflows WHERE project_id = @project AND idempotency_key = @key
+        """;
+
+    /// <summary>The workflow a rule already made for this input key (the unique index workflows_rule_input).</summary>
+    private const string ExistingForInputSql = """
+        SELECT id, total, document = @document, event_id FROM workflows WHERE project_id = @project AND rule_id = @rule AND input_key = @input_key
         """;
 
     private const string AllocateIdsSql = """
@@ -68,9 +88,11 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         WITH project AS (
             SELECT id, base_priority FROM projects WHERE name = @project
         ), workflow AS (
-            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at, submitted_by)
-            SELECT id, @name, @key, @trigger, 'running', @total, @total, @document, @now, @deadline, @submitted_by FROM project
-            ON CONFLICT (project_id, idempotency_key) DO NOTHING
+            INSERT INTO workflows (project_id, name, idempotency_key, trigger, state, total, unfinished, document, created_at, deadline_at, submitted_by,
+            event_id, rule_id, input_key, hold_state, concurrency_group, cancel_in_progress)
+            SELECT id, @name, @key, @trigger, COALESCE(@hold, 'running'), @total, @total, @document, @now, @deadline, @submitted_by,
+                @event_id, @rule_id, @input_key, @hold, @group, @cancel_in_progress FROM project
+            ON CONFLICT DO NOTHING
             RETURNING id, project_id
         ), jobs AS (
             SELECT nextval(pg_get_serial_sequence('work_requests', 'id')) AS id, j.*
@@ -106,13 +128,15 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         """;
 
     /// <param name="submittedBy">The user submitting it (recorded: a contributor may cancel and retry its own work).</param>
-    public async Task<SubmissionResult> SubmitAsync(WorkflowPlan plan, string documentJson, CancellationToken ct, long? submittedBy = null)
+    /// <param name="origin">The event and rule it comes from, and its hold; null for a plain submission.</param>
+    public async Task<SubmissionResult> SubmitAsync(WorkflowPlan plan, string documentJson, CancellationToken ct, long? submittedBy = null, WorkflowOrigin? origin = null)
     {
         var now = time.GetUtcNow();
+        origin ??= NoOrigin;
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         if (plan.WorkRequests.Count <= SmallWorkflowMax && plan.EdgeCount <= 4 * SmallWorkflowMax)
         {
-            return await SubmitSmallAsync(conn, plan, documentJson, now, submittedBy, ct);
+            return await SubmitSmallAsync(conn, plan, documentJson, now, submittedBy, origin, ct);
         }
         var (projectId, basePriority) = await EnsureProjectAsync(conn, plan.Project, now, ct);
 
@@ -127,25 +151,27 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             insert.Parameters.Add(new NpgsqlParameter<int>("total", plan.WorkRequests.Count));
             insert.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
             insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-            insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
+            insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, origin, now)));
             insert.Parameters.Add(new NpgsqlParameter<long?>("submitted_by", submittedBy));
+            AddOrigin(insert.Parameters, origin);
             var id = await insert.ExecuteScalarAsync(ct);
             if (id is null)
             {
                 await tx.RollbackAsync(ct);
-                return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, documentJson, ct);
+                return await ExistingAsync(conn, projectId, plan, origin, documentJson, ct);
             }
             workflowId = (long)id;
         }
 
         var ids = await AllocateIdsAsync(conn, plan.WorkRequests.Count, ct);
+        var gate = Gate(origin);
         var pending = 0;
         await using (var copy = await conn.BeginBinaryImportAsync(CopyWorkRequestsSql, ct))
         {
             for (var i = 0; i < plan.WorkRequests.Count; i++)
             {
                 var w = plan.WorkRequests[i];
-                var unmet = w.Needs.Count;
+                var unmet = w.Needs.Count + (w.Needs.Count == 0 ? gate : 0);
                 pending += unmet == 0 ? 1 : 0;
                 await copy.StartRowAsync(ct);
                 await copy.WriteAsync(ids[i], NpgsqlDbType.Bigint, ct);
@@ -220,9 +246,12 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     }
 
     /// <summary>One round trip, one implicit transaction: the project made sure of, then <see cref="SmallWorkflowSql"/>.</summary>
-    private static async Task<SubmissionResult> SubmitSmallAsync(NpgsqlConnection conn, WorkflowPlan plan, string documentJson, DateTimeOffset now, long? submittedBy, CancellationToken ct)
+    private static async Task<SubmissionResult> SubmitSmallAsync(
+        NpgsqlConnection conn, WorkflowPlan plan, string documentJson, DateTimeOffset now, long? submittedBy, WorkflowOrigin origin, CancellationToken ct)
     {
         var w = plan.WorkRequests;
+        var gate = Gate(origin);
+        int Unmet(PlannedWorkRequest x) => x.Needs.Count + (x.Needs.Count == 0 ? gate : 0);
         var store = new NpgsqlBatchCommand(SmallWorkflowSql);
         var p = store.Parameters;
         p.Add(new NpgsqlParameter<string>("project", plan.Project));
@@ -232,12 +261,13 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter<int>("total", w.Count));
         p.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        p.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, now)));
+        p.Add(new NpgsqlParameter<DateTimeOffset?>("deadline", Deadline(plan, origin, now)));
         p.Add(new NpgsqlParameter<long?>("submitted_by", submittedBy));
+        AddOrigin(p, origin);
         p.Add(new NpgsqlParameter<double>("now_epoch", now.ToUnixTimeMilliseconds() / 1000.0));
         p.Add(new NpgsqlParameter<double>("aging", FairShare.AgingSecondsPerPoint));
         p.Add(new NpgsqlParameter<string[]>("names", [.. w.Select(x => x.Name)]));
-        p.Add(new NpgsqlParameter<string[]>("states", [.. w.Select(x => x.Needs.Count == 0 ? WorkRequestState.Pending : WorkRequestState.Blocked)]));
+        p.Add(new NpgsqlParameter<string[]>("states", [.. w.Select(x => Unmet(x) == 0 ? WorkRequestState.Pending : WorkRequestState.Blocked)]));
         p.Add(new NpgsqlParameter<string[]>("queues", [.. w.Select(x => x.Queue)]));
         p.Add(new NpgsqlParameter<string?[]>("archs", [.. w.Select(x => x.Architecture)]));
         p.Add(new NpgsqlParameter("tags", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => JsonSerializer.Serialize(x.Tags)).ToArray() });
@@ -249,14 +279,14 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         p.Add(new NpgsqlParameter<int[]>("max_attempts", [.. w.Select(x => x.MaxAttempts)]));
         p.Add(new NpgsqlParameter<bool[]>("retry", [.. w.Select(x => x.RetryOnFailure)]));
         p.Add(new NpgsqlParameter<int[]>("backoff", [.. w.Select(x => x.BackoffSeconds)]));
-        p.Add(new NpgsqlParameter<int[]>("unmet", [.. w.Select(x => x.Needs.Count)]));
+        p.Add(new NpgsqlParameter<int[]>("unmet", [.. w.Select(Unmet)]));
         p.Add(new NpgsqlParameter<bool[]>("allow_failure", [.. w.Select(x => x.AllowFailure)]));
         p.Add(new NpgsqlParameter("secrets", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => JsonSerializer.Serialize(x.Secrets)).ToArray() });
         p.Add(new NpgsqlParameter("executions", NpgsqlDbType.Array | NpgsqlDbType.Jsonb) { Value = w.Select(x => x.Resolved is null ? "null" : ExecutionJson.Serialize(x.Resolved)).ToArray() });
         // Edges by 1-based position in the plan (WITH ORDINALITY).
         p.Add(new NpgsqlParameter<long[]>("edge_from", [.. w.SelectMany((x, i) => x.Needs.Select(_ => (long)i + 1))]));
         p.Add(new NpgsqlParameter<long[]>("edge_to", [.. w.SelectMany(x => x.Needs.Select(n => (long)n + 1))]));
-        p.Add(new NpgsqlParameter<int>("pending", w.Count(x => x.Needs.Count == 0)));
+        p.Add(new NpgsqlParameter<int>("pending", w.Count(x => Unmet(x) == 0)));
 
         // BEGIN goes with the batch: one round trip to store, one to commit once the counts are checked.
         await using var tx = await conn.BeginTransactionAsync(ct);
@@ -289,11 +319,31 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         }
         await tx.RollbackAsync(ct);
         var (projectId, _) = await EnsureProjectAsync(conn, plan.Project, now, ct);
-        return await ExistingAsync(conn, projectId, plan.IdempotencyKey!, documentJson, ct);
+        return await ExistingAsync(conn, projectId, plan, origin, documentJson, ct);
     }
 
-    private static DateTimeOffset? Deadline(WorkflowPlan plan, DateTimeOffset now) =>
-        plan.TimeoutSeconds is { } seconds ? now.AddSeconds(seconds) : null;
+    private static readonly WorkflowOrigin NoOrigin = new();
+
+    /// <summary>A held or queued workflow's roots wait for one more "dependency": its release (<see cref="WorkflowHolds"/>).</summary>
+    private static int Gate(WorkflowOrigin origin) => origin.Hold is null ? 0 : 1;
+
+    private static void AddOrigin(NpgsqlParameterCollection p, WorkflowOrigin origin)
+    {
+        if (origin.Hold is not (null or WorkflowState.Held or WorkflowState.Queued))
+        {
+            throw new ArgumentException($"'{origin.Hold}' is not a hold; use held or queued", nameof(origin));
+        }
+        p.Add(new NpgsqlParameter<long?>("event_id", origin.EventId));
+        p.Add(new NpgsqlParameter<long?>("rule_id", origin.RuleId));
+        p.Add(new NpgsqlParameter("input_key", NpgsqlDbType.Text) { Value = (object?)origin.InputKey ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("hold", NpgsqlDbType.Text) { Value = (object?)origin.Hold ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("group", NpgsqlDbType.Text) { Value = (object?)origin.ConcurrencyGroup ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<bool>("cancel_in_progress", origin.CancelInProgress));
+    }
+
+    /// <summary>A held workflow's clock starts when it is released (<see cref="WorkflowHolds"/> sets the deadline then).</summary>
+    private static DateTimeOffset? Deadline(WorkflowPlan plan, WorkflowOrigin origin, DateTimeOffset now) =>
+        plan.TimeoutSeconds is { } seconds && origin.Hold is null ? now.AddSeconds(seconds) : null;
 
     private static async Task<(long Id, int BasePriority)> EnsureProjectAsync(NpgsqlConnection conn, string name, DateTimeOffset now, CancellationToken ct)
     {
@@ -313,18 +363,35 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         return (reader.GetInt64(0), reader.GetInt32(1));
     }
 
-    private static async Task<SubmissionResult> ExistingAsync(NpgsqlConnection conn, long projectId, string key, string documentJson, CancellationToken ct)
+    /// <summary>The workflow the submission conflicted with: by idempotency key, else by rule and input key.</summary>
+    private static async Task<SubmissionResult> ExistingAsync(
+        NpgsqlConnection conn, long projectId, WorkflowPlan plan, WorkflowOrigin origin, string documentJson, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(ExistingWorkflowSql, conn);
+        var byKey = plan.IdempotencyKey is not null;
+        if (!byKey && (origin.RuleId is null || origin.InputKey is null))
+        {
+            throw new InvalidOperationException($"workflow '{plan.Name}' conflicted with a stored one but has neither idempotency key nor rule and input key");
+        }
+        await using var cmd = new NpgsqlCommand(byKey ? ExistingWorkflowSql : ExistingForInputSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<long>("project", projectId));
-        cmd.Parameters.Add(new NpgsqlParameter<string>("key", key));
+        if (byKey)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string>("key", plan.IdempotencyKey!));
+        }
+        else
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<long>("rule", origin.RuleId!.Value));
+            cmd.Parameters.Add(new NpgsqlParameter<string>("input_key", origin.InputKey!));
+        }
         cmd.Parameters.Add(new NpgsqlParameter("document", NpgsqlDbType.Jsonb) { Value = documentJson });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
         {
-            throw new InvalidOperationException($"the workflow with idempotency key '{key}' conflicted but cannot be read");
+            throw new InvalidOperationException(byKey
+                ? $"the workflow with idempotency key '{plan.IdempotencyKey}' conflicted but cannot be read"
+                : $"the workflow of rule {origin.RuleId} for input '{origin.InputKey}' conflicted but cannot be read");
         }
-        return new SubmissionResult(reader.GetInt64(0), false, reader.GetInt32(1), reader.GetBoolean(2));
+        return new SubmissionResult(reader.GetInt64(0), false, reader.GetInt32(1), reader.GetBoolean(2), reader.IsDBNull(3) ? null : reader.GetInt64(3));
     }
 
     private static async Task<long[]> AllocateIdsAsync(NpgsqlConnection conn, int count, CancellationToken ct)

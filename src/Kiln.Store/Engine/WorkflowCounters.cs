@@ -9,7 +9,8 @@ internal static class WorkflowCounters
 {
     /// <summary>
     /// The SET list of an <c>UPDATE workflows</c>, given the SQL expressions of the new counter
-    /// values: running while anything is unfinished; then failed if anything failed; then
+    /// values: running while anything is unfinished (held or queued while a hold is on it);
+    /// superseded once a newer workflow of its concurrency group replaced it; then failed if anything failed; then
     /// cancelled if anything was cancelled or skipped; else succeeded. Uses <c>@now</c>.
     /// <paramref name="allowedFailures"/> counts the failed jobs that had <c>allow-failure</c>: they
     /// are in <paramref name="failed"/> (a failure is shown) but do not make the workflow fail.
@@ -22,7 +23,8 @@ internal static class WorkflowCounters
         skipped = {skipped},
         cancelled = {cancelled},
         state = CASE
-            WHEN {unfinished} > 0 THEN 'running'
+            WHEN {unfinished} > 0 THEN COALESCE(hold_state, 'running')
+            WHEN superseded_by IS NOT NULL THEN 'superseded'
             WHEN ({failed}) - ({allowedFailures}) > 0 THEN 'failed'
             WHEN {cancelled} > 0 OR {skipped} > 0 THEN 'cancelled'
             ELSE 'succeeded' END,
