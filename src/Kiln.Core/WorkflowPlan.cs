@@ -15,6 +15,9 @@ public sealed record WorkflowPlan(
 
     /// <summary>Names of the work requests not created because their job's <c>if:</c> was false.</summary>
     public IReadOnlyList<string> Omitted { get; init; } = [];
+
+    /// <summary>Its concurrency group (docs/concurrency.md); null for none or an exempt branch.</summary>
+    public PlannedConcurrency? Concurrency { get; init; }
 }
 
 /// <summary>One work request to create. <see cref="Needs"/> holds indexes into the plan, all smaller than its own.

@@ -74,6 +74,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
             }
             CheckNeeds(errors, jobName, job, doc.Jobs);
         }
+        var concurrency = parameters is null ? null : WorkflowConcurrency.Resolve(errors, doc, name, parameters.Values);
         if (errors.Count > 0 || parameters is null)
         {
             return (null, errors);
@@ -164,7 +165,7 @@ public sealed class WorkflowPlanner(WorkflowLimits limits)
         // A bad field of a matrix job is reported once, not once per combination.
         return errors.Count > 0
             ? (null, errors.Distinct().ToList())
-            : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger) { Omitted = omitted, TimeoutSeconds = doc.Timeout }, []);
+            : (new WorkflowPlan(name, project, doc.IdempotencyKey, planned, trigger) { Omitted = omitted, TimeoutSeconds = doc.Timeout, Concurrency = concurrency }, []);
     }
 
     private void CheckIdentifier(List<ValidationError> errors, string field, string value)
