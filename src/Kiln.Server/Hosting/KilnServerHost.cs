@@ -119,6 +119,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<WorkSignal>();
             services.AddSingleton<SubmissionStore>();
             services.AddSingleton<WorkflowHolds>();
+            services.AddSingleton<ConcurrencyStore>();
+            services.AddSingleton<HeldStore>();
             services.AddSingleton<Kiln.Store.Events.EventStore>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
@@ -134,6 +136,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<LeaderLease>();
             services.AddSingleton<ILeaderDuty, LeaseReaperDuty>();
             services.AddSingleton<ILeaderDuty, WorkflowTimeoutDuty>();
+            services.AddSingleton<ConcurrencyDuty>();
+            services.AddSingleton<ILeaderDuty>(s => s.GetRequiredService<ConcurrencyDuty>());
             services.AddSingleton<StatusStore>();
             services.AddSingleton<ProjectStore>();
             services.AddSingleton<ExplainStore>();
@@ -178,6 +182,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             }
             services.AddSingleton(new Core.WorkflowPlanner(new Core.WorkflowLimits { MaxDocumentBytes = options.MaxDocumentBytes }));
             services.AddHostedService<WorkSignalListener>();
+            services.AddHostedService<ConcurrencySignalListener>();
             services.AddHostedService<DutyRunner>();
             // Operator notices (header cached in-process) and Prometheus metrics (see docs/operations.md).
             services.AddSingleton<NoticeStore>();

@@ -14,12 +14,17 @@ namespace Kiln.Server.Packaging;
 /// project), the secrets it names exist, its environments resolve to a version, then one store.
 /// </summary>
 public sealed class WorkflowSubmission(
-    WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, SecretSubmissionCheck secrets, EnvironmentResolver environments)
+    WorkflowPlanner planner, SubmissionStore submissions, ProjectAccess access, SecretSubmissionCheck secrets, EnvironmentResolver environments,
+    ConcurrencyStore concurrency)
 {
     public WorkflowPlanner Planner => planner;
 
     /// <summary>A stored (or repeated) submission, or the problem answer to return instead.</summary>
-    public sealed record Outcome(SubmissionResult? Stored, WorkflowPlan? Plan, IResult? Problem);
+    public sealed record Outcome(SubmissionResult? Stored, WorkflowPlan? Plan, IResult? Problem)
+    {
+        /// <summary>The hold it was stored with: held (the storm guard), queued (its concurrency group), or null to run now.</summary>
+        public string? Hold { get; init; }
+    }
 
     /// <param name="documentJson">The document as stored (what a repeat with the same idempotency key is compared with).</param>
     public async Task<Outcome> SubmitAsync(HttpContext http, WorkflowDocument document, string documentJson, CancellationToken ct)
@@ -42,13 +47,15 @@ public sealed class WorkflowSubmission(
         {
             return new(null, plan, ApiProblems.Invalid(unresolved));
         }
-        var stored = await submissions.SubmitAsync(resolved, documentJson, ct, Caller.Of(http).User?.UserId);
+        var origin = Grouped(resolved, null);
+        var stored = await submissions.SubmitAsync(resolved, documentJson, ct, Caller.Of(http).User?.UserId, origin);
+        await WakeAsync(stored, origin, ct);
         if (!stored.SameDocument)
         {
             return new(stored, resolved, ApiProblems.Conflict("idempotencyKey",
                 $"workflow {stored.WorkflowId} was submitted with this idempotency key and a different document; use a new key for a different workflow"));
         }
-        return new(stored, resolved, null);
+        return new(stored, resolved, null) { Hold = origin?.Hold };
     }
 
     /// <summary>
@@ -68,8 +75,34 @@ public sealed class WorkflowSubmission(
         {
             return new(null, plan, ApiProblems.Invalid(unresolved));
         }
+        origin = Grouped(resolved, origin);
         var stored = await submissions.SubmitAsync(resolved, documentJson, ct, origin: origin);
-        return new(stored, resolved, null);
+        await WakeAsync(stored, origin, ct);
+        return new(stored, resolved, null) { Hold = origin?.Hold };
+    }
+
+    /// <summary>
+    /// A workflow in a concurrency group is stored queued, whatever the group holds now: only the
+    /// concurrency duty releases one, so two submissions can never both find the group free and
+    /// both run. A hold the caller gave (the storm guard's held) wins; approving it queues it.
+    /// A workflow without a group keeps its origin as given (nothing at all for a plain submission).
+    /// </summary>
+    private static WorkflowOrigin? Grouped(WorkflowPlan plan, WorkflowOrigin? origin) => plan.Concurrency is not { } group
+        ? origin
+        : (origin ?? new WorkflowOrigin()) with
+        {
+            Hold = origin?.Hold ?? WorkflowState.Queued,
+            ConcurrencyGroup = group.Group,
+            CancelInProgress = group.CancelInProgress,
+        };
+
+    /// <summary>A new queued workflow wakes the concurrency duty at once (it also polls every duty tick).</summary>
+    private async Task WakeAsync(SubmissionResult stored, WorkflowOrigin? origin, CancellationToken ct)
+    {
+        if (stored.Created && origin?.Hold == WorkflowState.Queued)
+        {
+            await concurrency.NotifyAsync(ct);
+        }
     }
 
     /// <summary>Turns each planned execution into the stored one, its environment the current version.</summary>

@@ -146,6 +146,16 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
 
     private async Task<ActionResult> RetryAsync(NpgsqlConnection conn, long workflowId, long? root, CancellationToken ct)
     {
+        // A held or queued workflow's roots carry the gate (WorkflowHolds); a reopened root would
+        // lose it and run before its release. Read without a lock: a hold is only ever set when the
+        // workflow is stored, so once it is gone it stays gone, and one released just now is
+        // refused once, harmlessly.
+        if (await HoldOfAsync(conn, workflowId, ct) is { } hold)
+        {
+            return new(ActionStatus.Conflict, new(0, hold == WorkflowState.Held
+                ? $"workflow {workflowId} is held by the storm guard and has not run, so there is nothing to retry; approve it (kiln held approve {workflowId}) or discard it (kiln held discard {workflowId})"
+                : $"workflow {workflowId} is queued behind the running workflow of its concurrency group and has not run, so there is nothing to retry; it starts when the group is free (kiln explain shows why it waits)"));
+        }
         for (var round = 0; ; round++)
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
@@ -270,6 +280,13 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
         await using var cmd = new NpgsqlCommand(WorkflowOfSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<long>("id", id));
         return await cmd.ExecuteScalarAsync(ct) is long workflowId ? workflowId : null;
+    }
+
+    private static async Task<string?> HoldOfAsync(NpgsqlConnection conn, long workflowId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT hold_state FROM workflows WHERE id = @id", conn);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("id", workflowId));
+        return await cmd.ExecuteScalarAsync(ct) as string;
     }
 
     private static async Task<bool> WorkflowExistsAsync(NpgsqlConnection conn, long workflowId, CancellationToken ct)

@@ -18,8 +18,10 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
     private const string RequestSql = """
         SELECT w.name, w.state, w.queue, w.architecture, w.tags, w.not_before, w.claim_rank, w.project_id, p.name, p.weight, p.max_running,
                w.attempt, w.started_at, w.lease_expires_at, w.cancel_requested, k.name, w.finished_at,
-               (SELECT message FROM attempts a WHERE a.work_request_id = w.id ORDER BY a.attempt DESC LIMIT 1)
+               (SELECT message FROM attempts a WHERE a.work_request_id = w.id ORDER BY a.attempt DESC LIMIT 1),
+               w.workflow_id, f.hold_state, f.concurrency_group, (SELECT tr.name FROM trigger_rules tr WHERE tr.id = f.rule_id)
         FROM work_requests w JOIN projects p ON p.id = w.project_id LEFT JOIN workers k ON k.id = w.worker_id
+        JOIN workflows f ON f.id = w.workflow_id
         WHERE w.id = @id
         """;
 
@@ -71,7 +73,11 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
                     reader.IsDBNull(10) ? null : reader.GetInt32(10), reader.GetInt32(11),
                     reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12), reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13),
                     reader.GetBoolean(14), reader.IsDBNull(15) ? null : reader.GetString(15),
-                    reader.IsDBNull(16) ? null : reader.GetFieldValue<DateTimeOffset>(16), reader.IsDBNull(17) ? null : reader.GetString(17));
+                    reader.IsDBNull(16) ? null : reader.GetFieldValue<DateTimeOffset>(16), reader.IsDBNull(17) ? null : reader.GetString(17))
+                {
+                    Hold = new Hold(reader.GetInt64(18), reader.IsDBNull(19) ? null : reader.GetString(19),
+                        reader.IsDBNull(20) ? null : reader.GetString(20), reader.IsDBNull(21) ? null : reader.GetString(21)),
+                };
             }
         }
         if (r is null)
@@ -80,6 +86,7 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
         }
         var reasons = r.State switch
         {
+            WorkRequestState.Blocked when r.Hold.State is not null => await HeldAsync(conn, r, ct),
             WorkRequestState.Blocked => await BlockedAsync(conn, r, ct),
             WorkRequestState.Pending => await PendingAsync(conn, r, now, ct),
             WorkRequestState.Running => Running(r),
@@ -96,6 +103,44 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
         var shown = string.Join(", ", deps.Take(5).Select(d => $"'{d.Name}' ({d.State})"));
         return [new ExplainReason("waiting-for-dependencies",
             $"it waits for {deps.Count} dependenc{(deps.Count == 1 ? "y" : "ies")} to succeed: {shown}{(deps.Count > 5 ? ", …" : "")}")];
+    }
+
+    /// <summary>The running workflow of the group (if any): what a queued workflow waits for.</summary>
+    private const string GroupRunningSql = """
+        SELECT id FROM workflows
+        WHERE project_id = @project AND concurrency_group = @group AND state = 'running' ORDER BY id LIMIT 1
+        """;
+
+    /// <summary>
+    /// A held or queued workflow's work waits for its release, whatever else it waits for: that is
+    /// said first, with what to do; the dependencies (for a job below the roots) after.
+    /// </summary>
+    private static async Task<List<ExplainReason>> HeldAsync(NpgsqlConnection conn, Request r, CancellationToken ct)
+    {
+        var workflow = r.Hold.WorkflowId;
+        ExplainReason first;
+        if (r.Hold.State == WorkflowState.Held)
+        {
+            var rule = r.Hold.Rule is { } name ? $"rule '{name}' made more workflows than its burst limit allows, so" : "the storm guard held it, and";
+            first = new("held", $"its workflow {workflow} is held: {rule} nothing of it runs until an owner of project '{r.Project}' approves it " +
+                $"(kiln held approve {workflow}) or discards it (kiln held discard {workflow})" +
+                (r.Hold.Group is { } g ? $"; once approved it is queued in concurrency group '{g}'" : ""));
+        }
+        else
+        {
+            long? running;
+            await using (var cmd = new NpgsqlCommand(GroupRunningSql, conn))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter<long>("project", r.ProjectId));
+                cmd.Parameters.Add(new NpgsqlParameter<string>("group", r.Hold.Group ?? ""));
+                running = await cmd.ExecuteScalarAsync(ct) as long?;
+            }
+            first = new("queued", $"its workflow {workflow} is queued in concurrency group '{r.Hold.Group}': " + (running is { } id
+                ? $"it starts when workflow {id}, the group's running one, ends (or is cancelled: kiln cancel {id}); a newer workflow of the group would supersede it"
+                : "the group is free, so it is released at the concurrency duty's next pass (within seconds)"));
+        }
+        var deps = await UnfinishedDependenciesAsync(conn, r.Id, ct);
+        return deps.Count == 0 ? [first] : [first, .. await BlockedAsync(conn, r, ct)];
     }
 
     private static async Task<List<ExplainReason>> SkippedAsync(NpgsqlConnection conn, Request r, CancellationToken ct)
@@ -246,5 +291,11 @@ public sealed class ExplainStore(NpgsqlDataSource dataSource, TimeProvider time)
     private sealed record Request(
         long Id, string Name, string State, string Queue, string? Architecture, string[] Tags, DateTimeOffset? NotBefore, double? ClaimRank,
         long ProjectId, string Project, int Weight, int? MaxRunning, int Attempt, DateTimeOffset? StartedAt, DateTimeOffset? LeaseExpiresAt,
-        bool CancelRequested, string? WorkerName, DateTimeOffset? FinishedAt, string? LastMessage);
+        bool CancelRequested, string? WorkerName, DateTimeOffset? FinishedAt, string? LastMessage)
+    {
+        public Hold Hold { get; init; } = new(0, null, null, null);
+    }
+
+    /// <summary>The work request's workflow: its hold (held, queued or none), group and rule.</summary>
+    private sealed record Hold(long WorkflowId, string? State, string? Group, string? Rule);
 }
