@@ -15,6 +15,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     LogsCommand.Create(),
     GraphActionCommands.Cancel(),
     GraphActionCommands.Retry(),
+    HeldCommand.Create(),
     ArtifactsCommand.Create(),
     WorkersCommand.Create(),
     PoolCommand.Create(),

@@ -210,6 +210,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapWorkflowsApi();
             app.MapWorkRequestsApi();
+            app.MapHeldApi();
             app.MapWorkersApi();
             app.MapPoolsApi();
             app.MapProjectsApi();

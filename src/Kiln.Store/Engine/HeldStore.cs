@@ -5,9 +5,10 @@ using NpgsqlTypes;
 namespace Kiln.Store.Engine;
 
 /// <summary>Which held workflows a list or an action covers (docs/concurrency.md).</summary>
-/// <param name="Projects">Only these projects (the caller's); null for all (an admin).</param>
+/// <param name="Projects">Only these projects (those the caller owns); null for all.</param>
 /// <param name="Ids">Only these workflows; null for any.</param>
-public sealed record HeldFilter(string? Project = null, string? Rule = null, long[]? Projects = null, long[]? Ids = null);
+/// <param name="Hidden">Leave out these projects (private ones the caller may not see); null for none.</param>
+public sealed record HeldFilter(string? Project = null, string? Rule = null, long[]? Projects = null, long[]? Ids = null, long[]? Hidden = null);
 
 /// <summary>
 /// Workflows held by the storm guard: listed oldest first (the order they arrived, and the
@@ -27,6 +28,7 @@ public sealed class HeldStore(NpgsqlDataSource dataSource)
           AND (@rule::text IS NULL OR r.name = @rule)
           AND (@projects::bigint[] IS NULL OR w.project_id = ANY(@projects))
           AND (@ids::bigint[] IS NULL OR w.id = ANY(@ids))
+          AND (@hidden::bigint[] IS NULL OR NOT (w.project_id = ANY(@hidden)))
         ORDER BY w.id
         LIMIT @limit
         """;
@@ -65,6 +67,7 @@ public sealed class HeldStore(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new NpgsqlParameter("rule", NpgsqlDbType.Text) { Value = (object?)filter.Rule ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter("projects", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = (object?)filter.Projects ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = (object?)filter.Ids ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter("hidden", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = (object?)filter.Hidden ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
         var rows = new List<(HeldWorkflowView, long)>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
