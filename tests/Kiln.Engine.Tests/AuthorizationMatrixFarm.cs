@@ -131,6 +131,16 @@ public sealed class AuthorizationMatrixFarm
             INSERT INTO source_upload_files (upload_id, name, sha256, size) SELECT u.id, @a, a.sha256, a.size FROM u, artifacts a WHERE a.work_request_id = @b RETURNING upload_id
             """, SourceFile, WorkRequestId, Project))!;
         RebuildId = (long)(await Scalar(db, "INSERT INTO rebuilds (project_id, suite, created_at) SELECT id, 'bookworm', now() FROM projects WHERE name = @c RETURNING id", "", 0, Project))!;
+
+        // A held workflow of P (what GET /api/v1/held?project=P shows P's viewer); the matrix's
+        // approve and discard rows name a rule it does not have, so they leave it held.
+        var (held, _) = services.GetRequiredService<Kiln.Core.WorkflowPlanner>().Plan(new WorkflowDocument
+        {
+            Project = Project,
+            Jobs = new() { ["held"] = new() { Run = "true", Requires = new() { Queue = "matrix-nobody" } } },
+        });
+        await services.GetRequiredService<Kiln.Store.Engine.SubmissionStore>().SubmitAsync(held!, "{}", CancellationToken.None,
+            origin: new Kiln.Store.Engine.WorkflowOrigin(Hold: Kiln.Core.WorkflowState.Held));
     }
 
     /// <summary>P's workflow, submitted by the admin: its work request runs on a worker of the default pool, logs, uploads an artifact and succeeds.</summary>

@@ -76,6 +76,8 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["PUT /api/v1/environments/{distribution}/{name}/upload"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["POST /api/v1/environments/{distribution}/{name}/versions"] = (null, $$"""{"sha256":"{{Sha}}","size":1}""", "application/json", false),
         ["POST /api/v1/work-requests/{id}/publish"] = (null, $$"""{"leaseToken":"{{Guid0}}"}""", "application/json", false),
+        ["POST /api/v1/held/approve"] = (null, """{"project":"{project}","rule":"matrix-no-rule","all":true}""", "application/json", true),
+        ["POST /api/v1/held/discard"] = (null, """{"project":"{project}","rule":"matrix-no-rule","all":true}""", "application/json", true),
     };
 
     /// <summary>The request for one row (<paramref name="bare"/>: without body, query or headers), and whether it names a resource of P; null and why, when the tables lack a row.</summary>
