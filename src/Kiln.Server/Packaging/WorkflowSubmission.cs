@@ -22,7 +22,10 @@ public sealed class WorkflowSubmission(
     /// <summary>A stored (or repeated) submission, or the problem answer to return instead.</summary>
     public sealed record Outcome(SubmissionResult? Stored, WorkflowPlan? Plan, IResult? Problem)
     {
-        /// <summary>The hold it was stored with: held (the storm guard), queued (its concurrency group), or null to run now.</summary>
+        /// <summary>
+        /// The hold a new workflow was stored with: held (the storm guard), queued (its concurrency group), or null to run now.
+        /// For a repeat (<see cref="SubmissionResult.Created"/> false) the hold this submission asked for, not the stored workflow's.
+        /// </summary>
         public string? Hold { get; init; }
     }
 
