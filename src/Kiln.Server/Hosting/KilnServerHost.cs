@@ -120,6 +120,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SubmissionStore>();
             services.AddSingleton<WorkflowHolds>();
             services.AddSingleton<Kiln.Store.Events.EventStore>();
+            // Forge intake (docs/webhooks.md): repository links, webhooks, reconcile.
+            services.AddSingleton<Kiln.Store.Events.RepositoryLinkStore>();
+            services.AddSingleton<Hooks.ForgeIntake>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -222,6 +225,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
+            Hooks.HooksApi.MapHooksApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
             var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
             workerToken ??= await DefaultPoolTokenAsync(app.Services, options, bootLogger, ct);
