@@ -123,6 +123,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             // Forge intake (docs/webhooks.md): repository links, webhooks, reconcile.
             services.AddSingleton<Kiln.Store.Events.RepositoryLinkStore>();
             services.AddSingleton<Hooks.ForgeIntake>();
+            services.AddSingleton<Kiln.Store.Events.LinkReconcileStore>();
+            services.AddSingleton<Hooks.LinkReconciler>();
+            services.AddSingleton<ILeaderDuty, Hooks.ReconcileDuty>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -226,6 +229,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
             Hooks.HooksApi.MapHooksApi(app);
+            Hooks.LinksApi.MapLinksApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
             var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
             workerToken ??= await DefaultPoolTokenAsync(app.Services, options, bootLogger, ct);

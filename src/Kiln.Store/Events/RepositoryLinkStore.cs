@@ -95,13 +95,14 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
     /// changed by its owner waits for the next tick.
     /// </summary>
     private const string TakeDueSql = """
-        UPDATE repository_links SET last_reconciled_at = @now
-        WHERE id = (SELECT id FROM repository_links
-                    WHERE reconcile_seconds IS NOT NULL AND api_url IS NOT NULL
-                      AND (last_reconciled_at IS NULL OR last_reconciled_at + make_interval(secs => reconcile_seconds) <= @now)
-                    ORDER BY last_reconciled_at NULLS FIRST, id
-                    LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING id
+        UPDATE repository_links l SET last_reconciled_at = @now
+        FROM (SELECT id, last_reconciled_at AS previous FROM repository_links
+              WHERE reconcile_seconds IS NOT NULL AND api_url IS NOT NULL
+                AND (last_reconciled_at IS NULL OR last_reconciled_at + make_interval(secs => reconcile_seconds) <= @now)
+              ORDER BY last_reconciled_at NULLS FIRST, id
+              LIMIT 1 FOR UPDATE SKIP LOCKED) due
+        WHERE l.id = due.id
+        RETURNING l.id, due.previous
         """;
 
     /// <summary>When a delivery last came in (kiln repo list); no write when the time has not moved.</summary>
@@ -252,13 +253,14 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
             reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8));
     }
 
-    /// <summary>The id of a link due for its periodic reconcile, marked as reconciled now; null when none is due.</summary>
-    public async Task<long?> TakeDueAsync(CancellationToken ct)
+    /// <summary>A link due for its periodic reconcile, marked as reconciled now, with when it was reconciled before; null when none is due.</summary>
+    public async Task<(long Id, DateTimeOffset? Previous)?> TakeDueAsync(CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(TakeDueSql, conn);
         cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-        return await cmd.ExecuteScalarAsync(ct) is long id ? id : null;
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct) ? (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1)) : null;
     }
 
     /// <summary>Records that a delivery for these links came in now.</summary>
