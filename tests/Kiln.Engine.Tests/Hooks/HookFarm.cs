@@ -25,7 +25,7 @@ public sealed class HookFarm(ServerFixture server, FakeForge forge)
     /// <summary>A new project, a repository on the forge, a link with <paramref name="secret"/>, and a hook of the repository signed with it.</summary>
     public async Task<(string Project, FakeRepository Repository, RepositoryLinkView Link, FakeHook Hook)> LinkedAsync(
         string kind, string secret = "a-webhook-secret-of-the-test", bool standardWebhooks = false, string? repository = null,
-        bool api = false, string? hookId = null, int? reconcileSeconds = null)
+        bool api = false, bool withHookId = false, int? reconcileSeconds = null)
     {
         var project = Unique("hooks");
         using (var created = await Server.Client.PostAsJsonAsync("/api/v1/projects", new { name = project }))
@@ -35,7 +35,8 @@ public sealed class HookFarm(ServerFixture server, FakeForge forge)
         var repo = Forge.Repository(kind, repository ?? $"{Unique("owner")}/{Unique("repo")}");
         var hook = repo.AddHook(HookUrl(kind), secret, standardWebhooks);
         var link = await LinkAsync(project, new LinkRepositoryRequest(kind, repo.FullName, secret,
-            api ? Forge.ApiUrl(kind) : null, api ? Forge.ApiToken : null, hookId, reconcileSeconds));
+            api ? Forge.ApiUrl(kind) : null, api ? Forge.ApiToken : null,
+            withHookId ? hook.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null, reconcileSeconds));
         return (project, repo, link, hook);
     }
 
