@@ -81,6 +81,27 @@ public sealed class ForgeHookTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
+    public async Task Ten_copies_of_one_delivery_sent_at_once_store_one_event_and_one_answer_is_202()
+    {
+        var (_, repo, _, hook) = await _farm.LinkedAsync("gitlab");
+        var (name, body) = FakeForgePayloads.Push(repo, "refs/heads/main", FakeForgePayloads.Zero, new string('c', 40));
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        var guid = Guid.NewGuid().ToString();
+
+        var copies = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Task.Run(() => _forge.SendAsync(hook, name, null, bytes, guid: guid))));
+
+        Assert.Equal(1, copies.Count(c => c.StatusCode == 202));
+        Assert.Equal(9, copies.Count(c => c.StatusCode == 200));
+        var ids = new HashSet<long>();
+        foreach (var copy in copies)
+        {
+            ids.Add((await HookFarm.AcceptedAsync(copy)).EventId);
+        }
+        Assert.Single(ids);
+        Assert.Single(await _farm.EventsAsync("source = 'gitlab' AND delivery_key = @key", key: guid));
+    }
+
+    [Fact]
     public async Task An_organisation_hook_and_a_repository_hook_deliver_one_push_as_two_events_of_the_same_commit()
     {
         const string secret = "one-secret-for-both-hooks";

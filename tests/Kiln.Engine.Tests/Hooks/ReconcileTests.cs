@@ -148,8 +148,10 @@ public sealed class ReconcileTests(ServerFixture server) : IClassFixture<ServerF
     [Fact]
     public async Task The_leader_reconciles_a_link_on_its_period()
     {
-        var (_, repo, link, _) = await _farm.LinkedAsync("github", api: true, reconcileSeconds: 60);
-        repo.SetBranch("main", new string('b', 40));
+        // The head is there before the link: the leader may reconcile as soon as the link exists.
+        var name = $"{HookFarm.Unique("owner")}/{HookFarm.Unique("periodic")}";
+        _forge.Repository("github", name).SetBranch("main", new string('b', 40));
+        var (_, repo, link, _) = await _farm.LinkedAsync("github", api: true, reconcileSeconds: 60, repository: name);
         await WaitAsync($"SELECT count(*) = 1 FROM repository_link_refs WHERE link_id = {link.Id}", "the first periodic reconcile's baseline");
         repo.SetTag("v9", new string('a', 40));
         await SqlAsync($"UPDATE repository_links SET last_reconciled_at = now() - interval '2 minutes' WHERE id = {link.Id}");
