@@ -33,6 +33,8 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     SecretCommand.Create(),
     EnvCommand.Create(),
     ReposCommand.Create(),
+    RepoCommand.Create(),
+    EventsReconcileCommand.Parent(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

@@ -205,6 +205,15 @@ public sealed class AuthorizationMatrixFarm
         return name;
     }
 
+    /// <summary>A fresh repository link of P, for operations that remove or reconcile the one they name.</summary>
+    public async Task<string> FreshLinkAsync()
+    {
+        using var linked = await _server.Client.PostAsJsonAsync($"/api/v1/projects/{Project}/links",
+            new LinkRepositoryRequest("github", $"matrix/{FreshName("repo")}", "matrix-link-secret-value"));
+        linked.EnsureSuccessStatusCode();
+        return (await linked.Content.ReadFromJsonAsync<RepositoryLinkView>())!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>A fresh user, for operations that disable or enable the one they name.</summary>
     public async Task<string> FreshUserAsync()
     {

@@ -25,6 +25,8 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/sources/", "id", true, () => Task.FromResult(Id(farm.SourceUploadId)));
         yield return new("/api/v1/sources/", "file", false, () => Task.FromResult(AuthorizationMatrixFarm.SourceFile));
         yield return new("/api/v1/rebuilds/", "id", true, () => Task.FromResult(Id(farm.RebuildId)));
+        // Repository links belong to P; operations on one remove or reconcile it: each row gets its own.
+        yield return new("/api/v1/links/", "id", true, farm.FreshLinkAsync);
         yield return new("/api/v1/projects/", "name", true, () => Task.FromResult(AuthorizationMatrixFarm.Project));
         yield return new("/api/v1/projects/", "secret", false, () => Task.FromResult("MATRIX_SECRET"));
         yield return new("/api/v1/projects/", "suite", false, () => Task.FromResult("bookworm"));
@@ -70,6 +72,7 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["PUT /api/v1/work-requests/{id}/result"] = (null, $$$"""{"leaseToken":"{{{Guid0}}}","result":{"status":"passed"}}""", "application/json", false),
         ["PUT /api/v1/work-requests/{id}/artifacts/content"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["PUT /api/v1/projects/{name}/sources/content"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
+        ["POST /api/v1/projects/{name}/links"] = (null, """{"forge":"github","repository":"matrix/{fresh}","secret":"matrix-link-secret-value"}""", "application/json", false),
         ["PUT /api/v1/projects/{name}/secrets/{secret}"] = (null, "matrix-value", "text/plain", false),
         ["POST /api/v1/work-requests/{id}/log"] = ("attempt=1&offset=0", "x", "application/octet-stream", false),
         ["POST /api/v1/environments"] = (null, """{"name":"matrix/{fresh}","suite":"bookworm","architecture":"amd64"}""", "application/json", false),

@@ -122,6 +122,12 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ConcurrencyStore>();
             services.AddSingleton<HeldStore>();
             services.AddSingleton<Kiln.Store.Events.EventStore>();
+            // Forge intake (docs/webhooks.md): repository links, webhooks, reconcile.
+            services.AddSingleton<Kiln.Store.Events.RepositoryLinkStore>();
+            services.AddSingleton<Hooks.ForgeIntake>();
+            services.AddSingleton<Kiln.Store.Events.LinkReconcileStore>();
+            services.AddSingleton<Hooks.LinkReconciler>();
+            services.AddSingleton<ILeaderDuty, Hooks.ReconcileDuty>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -228,6 +234,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
+            Hooks.HooksApi.MapHooksApi(app);
+            Hooks.LinksApi.MapLinksApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
             var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
             workerToken ??= await DefaultPoolTokenAsync(app.Services, options, bootLogger, ct);

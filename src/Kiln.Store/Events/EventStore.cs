@@ -12,10 +12,11 @@ namespace Kiln.Store.Events;
 /// <param name="Body">The exact bytes received.</param>
 /// <param name="LinkIds">The repository links whose secret verified it.</param>
 /// <param name="Effects">For an ignored or rejected event, why.</param>
+/// <param name="BodySize">The size received when <paramref name="Body"/> is not kept whole (a rejected delivery); null: Body's length.</param>
 public sealed record NewEvent(
     string Source, string? DeliveryKey, string Type, string State, EventFacts Facts,
     IReadOnlyDictionary<string, string> Headers, byte[]? Body, IReadOnlyList<long> LinkIds, string? RemoteAddress,
-    IReadOnlyList<EventEffect>? Effects = null);
+    IReadOnlyList<EventEffect>? Effects = null, int? BodySize = null);
 
 /// <summary>
 /// Store, then acknowledge: the intake's one write. An event goes in under its unique
@@ -62,7 +63,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider time)
             p.Add(new NpgsqlParameter("facts", NpgsqlDbType.Jsonb) { Value = EventJson.Facts(e.Facts) });
             p.Add(new NpgsqlParameter("headers", NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(e.Headers) });
             p.Add(new NpgsqlParameter("body", NpgsqlDbType.Bytea) { Value = (object?)e.Body ?? DBNull.Value });
-            p.Add(new NpgsqlParameter<int>("size", e.Body?.Length ?? 0));
+            p.Add(new NpgsqlParameter<int>("size", e.BodySize ?? e.Body?.Length ?? 0));
             p.Add(new NpgsqlParameter("effects", NpgsqlDbType.Jsonb) { Value = EventJson.Effects(e.Effects ?? []) });
             p.Add(new NpgsqlParameter("remote", NpgsqlDbType.Text) { Value = (object?)e.RemoteAddress ?? DBNull.Value });
             p.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
