@@ -222,6 +222,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.Services.GetRequiredService<FarmStateCollector>();
             app.MapMetrics("/metrics", app.Services.GetRequiredService<KilnMetrics>().Registry).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapStatusApi();
+            Kiln.Server.Hooks.Koji.KojiEventsApi.MapKojiEventsApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
             var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
             workerToken ??= await DefaultPoolTokenAsync(app.Services, options, bootLogger, ct);
