@@ -179,6 +179,12 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton(new Core.WorkflowPlanner(new Core.WorkflowLimits { MaxDocumentBytes = options.MaxDocumentBytes }));
             services.AddHostedService<WorkSignalListener>();
             services.AddHostedService<DutyRunner>();
+            if (options.Amqp is { } amqp)
+            {
+                // Koji messages from the bus (docs/koji.md): on every replica, competing for one queue.
+                services.AddSingleton(amqp);
+                services.AddHostedService<Kiln.Server.Hooks.Koji.KojiAmqpConsumer>();
+            }
             // Operator notices (header cached in-process) and Prometheus metrics (see docs/operations.md).
             services.AddSingleton<NoticeStore>();
             services.AddSingleton<NoticeBoard>();

@@ -1,0 +1,27 @@
+using Kiln.Server.Hooks.Koji;
+using Kiln.Server.Hosting;
+using Kiln.Testing;
+
+namespace Kiln.Engine.Tests;
+
+/// <summary>A real RabbitMQ broker and a Kiln server consuming Koji messages from it (queue <see cref="Queue"/>).</summary>
+public sealed class KojiAmqpFixture : ServerFixture, IAsyncLifetime
+{
+    public const string Queue = "kiln-koji-tests";
+
+    public RabbitMqServer Broker { get; } = new();
+
+    public override KilnServerOptions Options(string connectionString) => base.Options(connectionString) with
+    {
+        // The consumer starts before the broker is up and reaches it by reconnecting, as after a broker outage.
+        Amqp = new AmqpIntakeOptions { Url = Broker.Url, Queue = Queue, MaxReconnectDelay = TimeSpan.FromSeconds(1), Prefetch = 10 },
+    };
+
+    public new async Task InitializeAsync() => await Task.WhenAll(Broker.StartAsync(), base.InitializeAsync());
+
+    public new async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Broker.DisposeAsync();
+    }
+}
