@@ -35,12 +35,13 @@ public sealed class KojiAmqpKillTests
         // Not acknowledged: the broker holds it ready for the next consumer.
         Assert.Equal((1L, 0L), await broker.QueueAsync(Queue));
 
-        await using var server = KilnProcess.Start(args);
-        await Eventually.TrueAsync(async () => await broker.QueueAsync(Queue) == (0, 0), Farm.Patience, "the redelivered message to be acknowledged", () => server.Output);
-        await Eventually.TrueAsync(() => server.Output.Contains($"Koji message {messageId} was delivered again", StringComparison.Ordinal),
-            Farm.Patience, "the consumer to report the redelivered copy", () => server.Output);
-        Assert.Equal(1, await CountAsync(connectionString, messageId));
-        await server.DisposeAsync();
+        await using (var server = KilnProcess.Start(args))
+        {
+            await Eventually.TrueAsync(async () => await broker.QueueAsync(Queue) == (0, 0), Farm.Patience, "the redelivered message to be acknowledged", () => server.Output);
+            await Eventually.TrueAsync(() => server.Output.Contains($"Koji message {messageId} was delivered again", StringComparison.Ordinal),
+                Farm.Patience, "the consumer to report the redelivered copy", () => server.Output);
+            Assert.Equal(1, await CountAsync(connectionString, messageId));
+        }
         Directory.Delete(directory, recursive: true);
     }
 
