@@ -45,6 +45,19 @@ public sealed class KojiAmqpKillTests
         Directory.Delete(directory, recursive: true);
     }
 
+    [Theory]
+    [InlineData("--amqp-url", "http://broker.example.org/", "--amqp-url must be an amqp:// or amqps:// URL")]
+    [InlineData("--amqp-prefetch", "0", "--amqp-prefetch must be 1 to 1000")]
+    public async Task A_bad_amqp_option_stops_the_server_with_one_line_naming_it(string option, string value, string message)
+    {
+        string[] args = option == "--amqp-url" ? ["server", option, value] : ["server", "--amqp-url", "amqp://127.0.0.1/", option, value];
+        var (exit, stdout, stderr) = await KilnProcess.RunSplitAsync(args);
+        Assert.Equal(2, exit);
+        Assert.Equal("", stdout);
+        Assert.StartsWith($"kiln server: {message}", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+    }
+
     private static string Body(string name) => JsonSerializer.Serialize(new
     {
         build_id = 2_700_001, name, version = "6.12.0", release = "1.eln143", tag = "eln-build-trigger", tag_id = 4242, user = "bodhi", owner = "jforbes", instance = "primary",

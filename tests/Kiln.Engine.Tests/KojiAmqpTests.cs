@@ -42,6 +42,18 @@ public sealed class KojiAmqpTests(KojiAmqpFixture farm) : IClassFixture<KojiAmqp
     }
 
     [Fact]
+    public async Task A_message_without_an_id_is_keyed_by_its_topic_and_body_so_its_copies_still_dedupe()
+    {
+        var body = Body("no-id-" + Guid.NewGuid().ToString("N"));
+        await farm.Broker.PublishAsync(Tag, body, messageId: null);
+        await farm.Broker.PublishAsync(Tag, body, messageId: null);
+        var key = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Tag + "\n" + body)));
+        await EventuallyStoredAsync(key);
+        await QueueDrainedAsync();
+        Assert.Equal(1, await KojiEventsApiTests.CountEventsAsync(farm.ConnectionString, key));
+    }
+
+    [Fact]
     public async Task A_malformed_message_is_stored_rejected_with_the_reason_and_acknowledged_so_it_never_comes_back()
     {
         var marker = Guid.NewGuid().ToString();

@@ -77,10 +77,47 @@ public sealed class RabbitMqServer : IAsyncDisposable
     /// <summary>SIGKILL to the broker (the script and its Erlang VM): a crash, nothing flushed or closed.</summary>
     public async Task KillAsync()
     {
-        if (_process is { HasExited: false } process)
+        if (_process is not { HasExited: false } process)
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            return;
+        }
+        // The Erlang VM by its own pid too: killing the script's tree alone has left it running.
+        var pidFile = Path.Combine(_directory, "rabbitmq.pid");
+        var vm = File.Exists(pidFile) && int.TryParse((await File.ReadAllTextAsync(pidFile)).Trim(), out var pid) ? pid : 0;
+        process.Kill(entireProcessTree: true);
+        if (vm > 0)
+        {
+            try
+            {
+                using var beam = Process.GetProcessById(vm);
+                beam.Kill(entireProcessTree: true);
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
+        }
+        await process.WaitForExitAsync();
+        for (var i = 0; vm > 0 && i < 200 && Alive(vm); i++)
+        {
+            await Task.Delay(50);
+        }
+    }
+
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return !stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

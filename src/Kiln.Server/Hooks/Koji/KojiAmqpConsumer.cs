@@ -141,7 +141,7 @@ public sealed partial class KojiAmqpConsumer(AmqpIntakeOptions options, EventSto
         {
             await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, stop);
         }
-        catch (Exception ex) when (ex is RabbitMQ.Client.Exceptions.AlreadyClosedException or OperationCanceledException)
+        catch (Exception ex) when (ex is RabbitMQ.Client.Exceptions.OperationInterruptedException or OperationCanceledException or ObjectDisposedException)
         {
             // The channel went away after the insert: the broker redelivers and the key dedupes it.
             LogAckLost(logger, accepted.EventId, ex.Message);
