@@ -25,8 +25,8 @@ public sealed class KojiAmqpKillTests
         var messageId = Guid.NewGuid().ToString();
         await using (var doomed = KilnProcess.Start(args, new Dictionary<string, string> { [KojiAmqpConsumer.KillBeforeAckVariable] = "1" }))
         {
-            // The consumer has declared and bound its queue once it exists on the broker.
-            await Eventually.TrueAsync(async () => !doomed.HasExited && await QueueExistsAsync(broker), Farm.Patience, "the server to consume", () => doomed.Output);
+            // The consumer has declared and bound its queue once it is subscribed to it.
+            await Eventually.TrueAsync(async () => !doomed.HasExited && await ConsumingAsync(broker), Farm.Patience, "the server to consume", () => doomed.Output);
             await broker.PublishAsync("org.fedoraproject.prod.buildsys.tag", Body("kernel"), messageId);
             await doomed.WaitForExitAsync(Farm.Patience);
             Assert.Equal(137, doomed.ExitCode); // SIGKILL, by the fault switch, right after the insert committed
@@ -63,12 +63,11 @@ public sealed class KojiAmqpKillTests
         build_id = 2_700_001, name, version = "6.12.0", release = "1.eln143", tag = "eln-build-trigger", tag_id = 4242, user = "bodhi", owner = "jforbes", instance = "primary",
     });
 
-    private static async Task<bool> QueueExistsAsync(RabbitMqServer broker)
+    private static async Task<bool> ConsumingAsync(RabbitMqServer broker)
     {
         try
         {
-            await broker.QueueAsync(Queue);
-            return true;
+            return await broker.ConsumersAsync(Queue) == 1;
         }
         catch (InvalidOperationException)
         {

@@ -81,6 +81,8 @@ public sealed class KojiAmqpTests(KojiAmqpFixture farm) : IClassFixture<KojiAmqp
 
         await farm.Broker.KillAsync();
         await farm.Broker.StartAsync();
+        // The consumer found the broker again by itself (the durable queue came back with the broker's data).
+        await EventuallyAsync(async () => await farm.Broker.ConsumersAsync(KojiAmqpFixture.Queue) == 1 ? (bool?)true : null, "the consumer to reconnect");
         var after = Guid.NewGuid().ToString();
         await farm.Broker.PublishAsync(Tag, Body("after-crash"), after);
         await EventuallyStoredAsync(after);

@@ -134,15 +134,25 @@ public sealed class RabbitMqServer : IAsyncDisposable
             DeliveryMode = DeliveryModes.Persistent,
             Headers = new Dictionary<string, object?> { ["fedora_messaging_schema"] = "koji_fedoramessaging.tag.TagV1", ["sent-at"] = "2026-12-01T17:00:00+00:00" },
         };
-        await channel.BasicPublishAsync(exchange, topic, mandatory: false, properties, Encoding.UTF8.GetBytes(body));
+        // Mandatory: a message no queue takes (a binding not there yet) fails the publish instead of vanishing.
+        await channel.BasicPublishAsync(exchange, topic, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
     }
 
     /// <summary>A queue's messages ready for delivery and delivered but not acknowledged (rabbitmqctl list_queues).</summary>
     public async Task<(long Ready, long Unacknowledged)> QueueAsync(string queue)
     {
+        var (ready, unacknowledged, _) = await QueueStateAsync(queue);
+        return (ready, unacknowledged);
+    }
+
+    /// <summary>How many consumers a queue has (rabbitmqctl list_queues).</summary>
+    public async Task<long> ConsumersAsync(string queue) => (await QueueStateAsync(queue)).Consumers;
+
+    private async Task<(long Ready, long Unacknowledged, long Consumers)> QueueStateAsync(string queue)
+    {
         var psi = new ProcessStartInfo(CtlScript) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         Configure(psi);
-        foreach (var a in new[] { "-n", _node, "-q", "list_queues", "name", "messages_ready", "messages_unacknowledged" })
+        foreach (var a in new[] { "-n", _node, "-q", "list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers" })
         {
             psi.ArgumentList.Add(a);
         }
@@ -157,9 +167,10 @@ public sealed class RabbitMqServer : IAsyncDisposable
         foreach (var line in (await stdout).Split('\n'))
         {
             var parts = line.Split('\t');
-            if (parts.Length == 3 && parts[0] == queue)
+            if (parts.Length == 4 && parts[0] == queue)
             {
-                return (long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+                var invariant = System.Globalization.CultureInfo.InvariantCulture;
+                return (long.Parse(parts[1], invariant), long.Parse(parts[2], invariant), long.Parse(parts[3], invariant));
             }
         }
         throw new InvalidOperationException($"queue {queue} does not exist:\n{await stdout}");
