@@ -6,7 +6,7 @@ namespace Kiln.Bench;
 public sealed record BenchOptions
 {
     public const string Usage = """
-        usage: Kiln.Bench <lifecycle|ceiling|peer|graph|writes|claim|lists|auth|all> [options]
+        usage: Kiln.Bench <lifecycle|ceiling|peer|graph|writes|claim|lists|auth|events|all> [options]
           (lists is not part of all: 1M rows take minutes to generate and index)
           --quick              small sizes: every subcommand together finishes in under 60 s
           --json FILE          also write {"name","metrics","ratios","environment"} to FILE
@@ -40,7 +40,7 @@ public sealed record BenchOptions
     /// <summary>The simulated workers' protocol in the lifecycle bench (and the worker count of peer and ceiling).</summary>
     public WorkerProtocol Protocol { get; init; } = new(1, 15, true);
 
-    public static readonly string[] Commands = ["lifecycle", "ceiling", "peer", "graph", "writes", "claim", "lists", "auth", "all"];
+    public static readonly string[] Commands = ["lifecycle", "ceiling", "peer", "graph", "writes", "claim", "lists", "auth", "events", "all"];
 
     public static BenchOptions? Parse(string[] args, out string? error)
     {

@@ -40,6 +40,7 @@ switch (options.Command)
     case "claim": await Step(() => ClaimBench.RunAsync(cluster, options)); break;
     case "lists": await Step(() => ListsBench.RunAsync(cluster, options)); break;
     case "auth": await Step(() => AuthBench.RunAsync(cluster, options)); break;
+    case "events": await Step(() => EventsBench.RunAsync(cluster, options)); break;
     default:
         var lifecycle = await Step(() => LifecycleBench.RunAsync(cluster, options));
         await Step(() => CeilingBench.RunAsync(cluster, options, lifecycle));
@@ -48,6 +49,7 @@ switch (options.Command)
         await Step(() => WritesBench.RunAsync(cluster, options));
         await Step(() => ClaimBench.RunAsync(cluster, options));
         await Step(() => AuthBench.RunAsync(cluster, options));
+        await Step(() => EventsBench.RunAsync(cluster, options));
         break;
 }
 

@@ -29,6 +29,9 @@ public static class ServerCommand
         rateLimits.AddTo(command);
         var secretsKey = new SecretsKeyOption();
         secretsKey.AddTo(command);
+        // Koji messages from an AMQP broker (docs/koji.md).
+        var amqp = new AmqpIntakeCliOptions();
+        amqp.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -64,7 +67,7 @@ public static class ServerCommand
             }));
             try
             {
-                options = rateLimits.Apply(parse, options);
+                options = amqp.Apply(parse, rateLimits.Apply(parse, options));
             }
             catch (CliException e)
             {

@@ -190,6 +190,12 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddHostedService<WorkSignalListener>();
             services.AddHostedService<ConcurrencySignalListener>();
             services.AddHostedService<DutyRunner>();
+            if (options.Amqp is { } amqp)
+            {
+                // Koji messages from the bus (docs/koji.md): on every replica, competing for one queue.
+                services.AddSingleton(amqp);
+                services.AddHostedService<Kiln.Server.Hooks.Koji.KojiAmqpConsumer>();
+            }
             // Operator notices (header cached in-process) and Prometheus metrics (see docs/operations.md).
             services.AddSingleton<NoticeStore>();
             services.AddSingleton<NoticeBoard>();
@@ -236,6 +242,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapStatusApi();
             Hooks.HooksApi.MapHooksApi(app);
             Hooks.LinksApi.MapLinksApi(app);
+
+            Kiln.Server.Hooks.Koji.KojiEventsApi.MapKojiEventsApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
             var bootstrapAdminToken = await FirstAdminAsync(app.Services.GetRequiredService<IdentityStore>(), options, bootLogger, ct);
             workerToken ??= await DefaultPoolTokenAsync(app.Services, options, bootLogger, ct);

@@ -103,4 +103,7 @@ public sealed record KilnServerOptions
     /// hosts the server in-process and stops it itself, after its workers have reported.
     /// </summary>
     public bool HandleShutdownSignals { get; init; } = true;
+
+    /// <summary>Consume Koji messages from an AMQP broker (--amqp-url and friends; docs/koji.md); null = no consumer.</summary>
+    public Hooks.Koji.AmqpIntakeOptions? Amqp { get; init; }
 }
