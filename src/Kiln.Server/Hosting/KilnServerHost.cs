@@ -120,6 +120,14 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<SubmissionStore>();
             services.AddSingleton<WorkflowHolds>();
             services.AddSingleton<Kiln.Store.Events.EventStore>();
+            services.AddSingleton<Kiln.Store.Events.TriggerStore>();
+            services.AddSingleton<Kiln.Store.Events.EventProcessingStore>();
+            services.AddSingleton<Kiln.Store.Events.EventPauses>();
+            services.AddSingleton<Kiln.Store.Events.EventQueries>();
+            services.AddSingleton<Events.EventProcessor>();
+            services.AddSingleton<ILeaderDuty, Events.EventProcessorDuty>();
+            services.AddSingleton<ILeaderDuty, Events.ScheduleDuty>();
+            services.AddHostedService<Events.EventSignalListener>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -214,6 +222,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
+            app.MapTriggersApi();
+            app.MapEventsApi();
             Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
             app.MapRepositoriesApi();
             app.MapRepositoryFiles();

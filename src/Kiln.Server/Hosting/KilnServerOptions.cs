@@ -103,4 +103,14 @@ public sealed record KilnServerOptions
     /// hosts the server in-process and stops it itself, after its workers have reported.
     /// </summary>
     public bool HandleShutdownSignals { get; init; } = true;
+
+    /// <summary>
+    /// The storm guard of a source as a whole (docs/events.md): beyond this many triggered workflows from
+    /// one source in <see cref="EventSourceBurstWindow"/>, new ones are created held. A limit stored for
+    /// the source (event_sources.burst_limit) wins.
+    /// </summary>
+    public int EventSourceBurstLimit { get; init; } = 500;
+
+    /// <summary>The window of <see cref="EventSourceBurstLimit"/>.</summary>
+    public TimeSpan EventSourceBurstWindow { get; init; } = TimeSpan.FromMinutes(10);
 }
