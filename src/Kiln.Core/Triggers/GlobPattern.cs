@@ -52,5 +52,23 @@ public sealed class GlobPattern
     public bool Matches(string value) => _regex.IsMatch(value);
 
     /// <summary>Whether <paramref name="value"/> matches any of <paramref name="patterns"/>.</summary>
-    public static bool Any(IEnumerable<string> patterns, string value) => patterns.Any(p => Parse(p).Matches(value));
+    public static bool Any(IEnumerable<string> patterns, string value) => patterns.Any(p => Cached(p).Matches(value));
+
+    /// <summary>Compiled patterns by text: every event is matched against the same few rules' patterns.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, GlobPattern> Compiled = new(StringComparer.Ordinal);
+
+    private const int MaxCompiled = 10_000;
+
+    private static GlobPattern Cached(string pattern)
+    {
+        if (Compiled.TryGetValue(pattern, out var compiled))
+        {
+            return compiled;
+        }
+        if (Compiled.Count >= MaxCompiled)
+        {
+            Compiled.Clear();
+        }
+        return Compiled[pattern] = Parse(pattern);
+    }
 }
