@@ -30,6 +30,8 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     UserCommand.Create(),
     AuditCommand.Create(),
     SecretCommand.Create(),
+    TriggerCommand.Create(),
+    EventsCommand.Create(),
     EnvCommand.Create(),
     ReposCommand.Create(),
     CompletionCommand.Create(),
