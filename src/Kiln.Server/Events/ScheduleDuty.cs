@@ -22,12 +22,15 @@ public sealed partial class ScheduleDuty(TriggerStore triggers, EventStore event
 
     public string Name => "schedule triggers";
 
-    public async Task RunAsync(LeaderLease leader, CancellationToken ct)
+    public Task RunAsync(LeaderLease leader, CancellationToken ct) => RunOnceAsync(() => leader.MayRunDuties, ct);
+
+    /// <summary>Stores the event of every schedule rule whose slot has come; <paramref name="mayRun"/> false stops between rules.</summary>
+    public async Task RunOnceAsync(Func<bool> mayRun, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         foreach (var rule in await triggers.ScheduleRulesAsync(ct))
         {
-            if (!leader.MayRunDuties)
+            if (!mayRun())
             {
                 return;
             }
