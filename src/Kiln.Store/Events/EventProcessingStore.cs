@@ -5,12 +5,6 @@ using NpgsqlTypes;
 
 namespace Kiln.Store.Events;
 
-/// <summary>A repository link as processing sees it: the project it belongs to and whether it is paused.</summary>
-public sealed record LinkState(long Id, long ProjectId, bool Paused);
-
-/// <summary>A source's pause and burst limit (event_sources; a source without a row runs with the server's default).</summary>
-public sealed record SourceState(bool Paused, int? BurstLimit, int? BurstWindowSeconds);
-
 /// <summary>
 /// The reads and locks of the event processor (docs/events.md, "Processing"): the backlog in
 /// arrival order, the claim of one event, the kept (deferred) events of resumed rules, the
