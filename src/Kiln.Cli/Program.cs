@@ -31,10 +31,11 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     UserCommand.Create(),
     AuditCommand.Create(),
     SecretCommand.Create(),
+    TriggerCommand.Create(),
+    EventsCommand.Create(),
     EnvCommand.Create(),
     ReposCommand.Create(),
     RepoCommand.Create(),
-    EventsReconcileCommand.Parent(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

@@ -123,6 +123,10 @@ public sealed record EventFacts
 
     /// <summary>Schedule and manual events: the rule they were made for.</summary>
     public string? Rule { get; init; }
+    /// <summary>Schedule and manual events: the project of <see cref="Rule"/>.</summary>
+    public string? Project { get; init; }
+    /// <summary>Manual: the input key given (a second run with it creates nothing).</summary>
+    public string? InputKey { get; init; }
     /// <summary>Schedule: the slot (the cron time it stands for).</summary>
     public DateTimeOffset? Slot { get; init; }
     /// <summary>Manual: the parameters given.</summary>

@@ -57,11 +57,12 @@ public sealed class Farm : IAsyncDisposable
         return farm;
     }
 
-    public async Task StartServerAsync()
+    /// <param name="env">Extra environment of the server process (a test's fault switch).</param>
+    public async Task StartServerAsync(IReadOnlyDictionary<string, string>? env = null)
     {
         Server = KilnProcess.Start([
             "server", "--database", _connectionString, "--urls", Url, "--data-dir", ServerDataDirectory,
-            "--worker-token", Token, "--lease-seconds", _leaseSeconds.ToString(CultureInfo.InvariantCulture), "--heartbeat-seconds", "1"]);
+            "--worker-token", Token, "--lease-seconds", _leaseSeconds.ToString(CultureInfo.InvariantCulture), "--heartbeat-seconds", "1"], env);
         await Eventually.TrueAsync(async () =>
         {
             if (Server.HasExited)

@@ -141,6 +141,32 @@ public sealed class AuthorizationMatrixFarm
         });
         await services.GetRequiredService<Kiln.Store.Engine.SubmissionStore>().SubmitAsync(held!, "{}", CancellationToken.None,
             origin: new Kiln.Store.Engine.WorkflowOrigin(Hold: Kiln.Core.WorkflowState.Held));
+
+        await MatrixRuleAsync();
+    }
+
+    /// <summary>P's trigger rule <c>matrix-rule</c> (manual; its workflow waits for a queue nobody serves): rows that run, pause or resume it reach past the access decision.</summary>
+    public const string Rule = "matrix-rule";
+
+    private async Task MatrixRuleAsync()
+    {
+        using var set = await _server.Client.PutAsJsonAsync($"/api/v1/projects/{Project}/triggers/", new TriggerSetRequest
+        {
+            Text = "rules: []\n",
+            Rules = [new TriggerRuleDocument { Name = Rule, Source = "manual", Workflow = "w.yaml" }],
+            Workflows = new() { ["w.yaml"] = new WorkflowDocument { Jobs = new() { ["a"] = new JobDocument { Run = "true", Requires = new JobRequirements { Queue = "matrix-nobody" } } } } },
+        });
+        Assert.True(set.IsSuccessStatusCode, await set.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>A rejected (security) event, which only admins may read.</summary>
+    public async Task<string> RejectedEventAsync()
+    {
+        var events = _server.Host.Services.GetRequiredService<Kiln.Store.Events.EventStore>();
+        var stored = await events.InsertAsync(new Kiln.Store.Events.NewEvent(
+            EventSources.GitHub, null, EventTypes.Push, EventStates.Rejected, new EventFacts(), new Dictionary<string, string>(), null, [], "127.0.0.1",
+            [new EventEffect(EventEffectKinds.Rejected, "bad signature")]), CancellationToken.None);
+        return stored.EventId.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>P's workflow, submitted by the admin: its work request runs on a worker of the default pool, logs, uploads an artifact and succeeds.</summary>

@@ -30,6 +30,8 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/projects/", "name", true, () => Task.FromResult(AuthorizationMatrixFarm.Project));
         yield return new("/api/v1/projects/", "secret", false, () => Task.FromResult("MATRIX_SECRET"));
         yield return new("/api/v1/projects/", "suite", false, () => Task.FromResult("bookworm"));
+        yield return new("/api/v1/projects/", "rule", false, () => Task.FromResult(AuthorizationMatrixFarm.Rule));
+        yield return new("/api/v1/events/", "id", false, farm.RejectedEventAsync);
         // Operations on a worker change or remove it: each row gets its own.
         yield return new("/api/v1/workers/", "name", false, farm.FreshWorkerAsync);
         yield return new("/api/v1/notices/", "id", false, farm.FreshNoticeAsync);
@@ -78,6 +80,8 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         ["POST /api/v1/environments"] = (null, """{"name":"matrix/{fresh}","suite":"bookworm","architecture":"amd64"}""", "application/json", false),
         ["PUT /api/v1/environments/{distribution}/{name}/upload"] = ($"sha256={Sha}&size=1&offset=0", "x", "application/octet-stream", false),
         ["POST /api/v1/environments/{distribution}/{name}/versions"] = (null, $$"""{"sha256":"{{Sha}}","size":1}""", "application/json", false),
+        ["POST /api/v1/events/pause"] = (null, """{"project":"{project}","rule":"matrix-rule"}""", "application/json", true),
+        ["POST /api/v1/events/resume"] = (null, """{"project":"{project}","rule":"matrix-rule"}""", "application/json", true),
         ["POST /api/v1/work-requests/{id}/publish"] = (null, $$"""{"leaseToken":"{{Guid0}}"}""", "application/json", false),
         ["POST /api/v1/held/approve"] = (null, """{"project":"{project}","rule":"matrix-no-rule","all":true}""", "application/json", true),
         ["POST /api/v1/held/discard"] = (null, """{"project":"{project}","rule":"matrix-no-rule","all":true}""", "application/json", true),

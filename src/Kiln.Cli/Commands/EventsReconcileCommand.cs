@@ -39,5 +39,4 @@ public static class EventsReconcileCommand
     /// <c>kiln events</c> with only <c>reconcile</c>: the events command (list, show, pause, resume) is
     /// another part's; when both are in, theirs adds <see cref="Create"/> and this goes.
     /// </summary>
-    public static Command Parent() => new("events", "Events from forges and repositories, and what each caused.") { Create() };
 }

@@ -128,6 +128,15 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Kiln.Store.Events.LinkReconcileStore>();
             services.AddSingleton<Hooks.LinkReconciler>();
             services.AddSingleton<ILeaderDuty, Hooks.ReconcileDuty>();
+
+            services.AddSingleton<Kiln.Store.Events.TriggerStore>();
+            services.AddSingleton<Kiln.Store.Events.EventProcessingStore>();
+            services.AddSingleton<Kiln.Store.Events.EventPauses>();
+            services.AddSingleton<Kiln.Store.Events.EventQueries>();
+            services.AddSingleton<Events.EventProcessor>();
+            services.AddSingleton<ILeaderDuty, Events.EventProcessorDuty>();
+            services.AddSingleton<ILeaderDuty, Events.ScheduleDuty>();
+            services.AddHostedService<Events.EventSignalListener>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -232,6 +241,8 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapNoticesApi();
             app.MapIdentityApi();
             app.MapSecretsApi();
+            app.MapTriggersApi();
+            app.MapEventsApi();
             Kiln.Server.Packaging.EnvironmentsApi.MapEnvironmentsApi(app);
             app.MapRepositoriesApi();
             app.MapRepositoryFiles();

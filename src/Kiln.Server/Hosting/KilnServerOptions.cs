@@ -106,4 +106,14 @@ public sealed record KilnServerOptions
 
     /// <summary>Consume Koji messages from an AMQP broker (--amqp-url and friends; docs/koji.md); null = no consumer.</summary>
     public Hooks.Koji.AmqpIntakeOptions? Amqp { get; init; }
+
+    /// <summary>
+    /// The storm guard of a source as a whole (docs/events.md): beyond this many triggered workflows from
+    /// one source in <see cref="EventSourceBurstWindow"/>, new ones are created held. A limit stored for
+    /// the source (event_sources.burst_limit) wins.
+    /// </summary>
+    public int EventSourceBurstLimit { get; init; } = 500;
+
+    /// <summary>The window of <see cref="EventSourceBurstLimit"/>.</summary>
+    public TimeSpan EventSourceBurstWindow { get; init; } = TimeSpan.FromMinutes(10);
 }
