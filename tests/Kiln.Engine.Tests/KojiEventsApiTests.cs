@@ -37,7 +37,7 @@ public sealed class KojiEventsApiTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal($"/api/v1/events/{accepted.EventId}", response.Headers.Location?.OriginalString);
 
         var row = await RowAsync(accepted.EventId);
-        Assert.Equal(("koji", id, "buildsys.tag", "received"), (row.Source, row.Key, row.Type, row.State));
+        Assert.Equal(("koji", id, "buildsys.tag", Hooks.HookFarm.ForRules), (row.Source, row.Key, row.Type, row.State));
         Assert.Equal(Encoding.UTF8.GetBytes(message), row.Body);
         Assert.Equal(new EventFacts
         {
@@ -146,7 +146,7 @@ public sealed class KojiEventsApiTests(ServerFixture server) : IClassFixture<Ser
     {
         await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT source, delivery_key, event_type, state, body, facts::text, headers::text FROM events WHERE id = @id", conn);
+        await using var cmd = new NpgsqlCommand($"SELECT source, delivery_key, event_type, {Hooks.HookFarm.ForRulesSql}, body, facts::text, headers::text FROM events WHERE id = @id", conn);
         cmd.Parameters.AddWithValue("id", id);
         await using var reader = await cmd.ExecuteReaderAsync();
         Assert.True(await reader.ReadAsync(), $"event {id} is not stored");

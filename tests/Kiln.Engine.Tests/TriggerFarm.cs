@@ -75,6 +75,13 @@ public sealed class TriggerFarm(ServerFixture server)
         return Convert.ToInt64(await cmd.ExecuteScalarAsync());
     }
 
+    public async Task<string?> ScalarTextAsync(string sql)
+    {
+        await using var db = Npgsql.NpgsqlDataSource.Create(server.ConnectionString);
+        await using var cmd = db.CreateCommand(sql);
+        return (string?)await cmd.ExecuteScalarAsync();
+    }
+
     public async Task ExecuteAsync(string sql)
     {
         await using var db = NpgsqlDataSource.Create(server.ConnectionString);

@@ -28,8 +28,14 @@ public sealed class RateLimitOptions
         Description = $"Worker protocol requests a minute per worker (default: $KILN_WORKER_RATE_LIMIT or {Defaults.WorkerRateLimitPerMinute}; 0 = unlimited)",
     };
 
+    private readonly Option<int?> _event = new("--event-rate-limit")
+    {
+        Description = $"Event intake requests a minute per token, e.g. a bus bridge posting Koji messages (default: $KILN_EVENT_RATE_LIMIT or {Defaults.EventRateLimitPerMinute}; 0 = unlimited)",
+    };
+
     public void AddTo(Command command)
     {
+        command.Options.Add(_event);
         command.Options.Add(_token);
         command.Options.Add(_anonymous);
         command.Options.Add(_worker);
@@ -41,6 +47,7 @@ public sealed class RateLimitOptions
         RateLimitPerMinute = Value(parse, _token, "KILN_RATE_LIMIT", Defaults.RateLimitPerMinute),
         AnonymousRateLimitPerMinute = Value(parse, _anonymous, "KILN_ANONYMOUS_RATE_LIMIT", Defaults.AnonymousRateLimitPerMinute),
         WorkerRateLimitPerMinute = Value(parse, _worker, "KILN_WORKER_RATE_LIMIT", Defaults.WorkerRateLimitPerMinute),
+        EventRateLimitPerMinute = Value(parse, _event, "KILN_EVENT_RATE_LIMIT", Defaults.EventRateLimitPerMinute),
     };
 
     private static int Value(ParseResult parse, Option<int?> option, string variable, int fallback)

@@ -90,6 +90,13 @@ public sealed record KilnServerOptions
     public int WorkerRateLimitPerMinute { get; init; } = 6000;
 
     /// <summary>
+    /// Event intake requests a minute per token (POST /api/v1/events/koji; --event-rate-limit,
+    /// KILN_EVENT_RATE_LIMIT): a bus bridge forwarding a mass re-tag must not be throttled to the API's
+    /// pace, and its burst must not spend its token's API budget. 0 = unlimited.
+    /// </summary>
+    public int EventRateLimitPerMinute { get; init; } = 60_000;
+
+    /// <summary>
     /// The key project secrets are sealed with, kept outside the database (--secrets-key-file,
     /// KILN_SECRETS_KEY_FILE); null = DATA_DIR/secrets.key. Created (0600) with a new key when missing.
     /// </summary>

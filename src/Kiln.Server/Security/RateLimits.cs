@@ -38,7 +38,8 @@ public static partial class RateLimits
         var token = new Budget("token", "per API token", "--rate-limit", options.RateLimitPerMinute);
         var anonymous = new Budget("anonymous", "per client address without a token", "--anonymous-rate-limit", options.AnonymousRateLimitPerMinute);
         var worker = new Budget("worker", "per worker for the worker protocol", "--worker-rate-limit", options.WorkerRateLimitPerMinute);
-        foreach (var budget in new[] { token, anonymous, worker })
+        var intake = new Budget("event", "per API token for event intake", "--event-rate-limit", options.EventRateLimitPerMinute);
+        foreach (var budget in new[] { token, anonymous, worker, intake })
         {
             if (budget.PerMinute is < 0 or > MaxPerMinute)
             {
@@ -48,7 +49,7 @@ public static partial class RateLimits
         return services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => Partition(http, token, anonymous, worker));
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => Partition(http, token, anonymous, worker, intake));
             o.OnRejected = RejectAsync;
         });
     }
@@ -75,11 +76,15 @@ public static partial class RateLimits
         };
     }
 
-    private static RateLimitPartition<string> Partition(HttpContext http, Budget token, Budget anonymous, Budget worker)
+    private static RateLimitPartition<string> Partition(HttpContext http, Budget token, Budget anonymous, Budget worker, Budget intake)
     {
-        var policy = http.GetEndpoint()?.Metadata.GetMetadata<AccessMetadata>()?.Policy;
+        var endpoint = http.GetEndpoint();
+        var policy = endpoint?.Metadata.GetMetadata<AccessMetadata>()?.Policy;
         var (key, budget) = policy switch
         {
+            // Event intake (a bus bridge posting Koji messages): its own bucket per token.
+            _ when endpoint?.Metadata.GetMetadata<EventIntakeBudget>() is not null && Caller.Of(http).User is { } bridge
+                => ("event:" + bridge.TokenId.ToString(CultureInfo.InvariantCulture), intake),
             // No endpoint (routing answers 404/405) or a probe: never limited.
             null or AccessPolicy.Public => ("", null),
             // Worker endpoints authenticate later (WorkerAuthFilter): the bucket is the secret's
@@ -147,3 +152,6 @@ public static partial class RateLimits
     [LoggerMessage(Level = LogLevel.Debug, Message = "Rate limit ({Budget}) refused {Method} {Path} from {Caller}")]
     private static partial void LogRejected(ILogger logger, string budget, string method, string path, string caller);
 }
+
+/// <summary>Endpoint metadata: the endpoint takes events in (store, then acknowledge) and counts against the event budget, not the API's.</summary>
+public sealed class EventIntakeBudget;

@@ -43,7 +43,7 @@ public sealed class ForgeHookTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Equal(kind, stored.Source);
         Assert.Equal(delivery.Guid, stored.DeliveryKey);
         Assert.Equal(EventTypes.Push, stored.Type);
-        Assert.Equal(EventStates.Received, stored.State);
+        Assert.Equal(HookFarm.ForRules, stored.State);
         Assert.Equal(delivery.Body, stored.Body);
         Assert.Equal([link.Id], stored.LinkIds);
         Assert.Equal(repo.FullName, stored.Facts.Repository);
@@ -264,7 +264,7 @@ public sealed class ForgeHookTests(ServerFixture server) : IClassFixture<ServerF
         foreach (var (delivery, type, state) in new[]
         {
             (ping, EventTypes.Ping, EventStates.Ignored), (orgPing, EventTypes.Ping, EventStates.Ignored), (issue, "issues", EventStates.Ignored),
-            (closed, EventTypes.PullRequest, EventStates.Ignored), (opened, EventTypes.PullRequest, EventStates.Received), (release, EventTypes.Release, EventStates.Received),
+            (closed, EventTypes.PullRequest, EventStates.Ignored), (opened, EventTypes.PullRequest, HookFarm.ForRules), (release, EventTypes.Release, HookFarm.ForRules),
         })
         {
             Assert.True(delivery.StatusCode == 202, $"{type}: {delivery.StatusCode} {delivery.ResponseBody}");
@@ -293,7 +293,7 @@ public sealed class ForgeHookTests(ServerFixture server) : IClassFixture<ServerF
         var delete = await _forge.SendAsync(repo.Hooks.Single(), name, null, Encoding.UTF8.GetBytes(deleted.ToJsonString()));
 
         var tagged = await _farm.EventAsync((await HookFarm.AcceptedAsync(tag)).EventId);
-        Assert.Equal((EventTypes.Tag, "v2.0", new string('c', 40), EventStates.Received), (tagged.Type, tagged.Facts.Tag!, tagged.Facts.Sha!, tagged.State));
+        Assert.Equal((EventTypes.Tag, "v2.0", new string('c', 40), HookFarm.ForRules), (tagged.Type, tagged.Facts.Tag!, tagged.Facts.Sha!, tagged.State));
         var gone = await _farm.EventAsync((await HookFarm.AcceptedAsync(delete)).EventId);
         Assert.Equal((EventStates.Ignored, true), (gone.State, gone.Facts.Deleted));
         Assert.Contains("deleted branch 'gone'", gone.Effects, StringComparison.Ordinal);
@@ -309,7 +309,7 @@ public sealed class ForgeHookTests(ServerFixture server) : IClassFixture<ServerF
         var relabel = await _forge.SendAsync(hook, name, "update", Encoding.UTF8.GetBytes(body.ToJsonString()));
 
         var synchronized = await _farm.EventAsync((await HookFarm.AcceptedAsync(sync)).EventId);
-        Assert.Equal((EventStates.Received, "synchronize", 3L, "feature"), (synchronized.State, synchronized.Facts.Action!, synchronized.Facts.PullRequest!.Value, synchronized.Facts.Branch!));
+        Assert.Equal((HookFarm.ForRules, "synchronize", 3L, "feature"), (synchronized.State, synchronized.Facts.Action!, synchronized.Facts.PullRequest!.Value, synchronized.Facts.Branch!));
         Assert.Equal(EventStates.Ignored, (await _farm.EventAsync((await HookFarm.AcceptedAsync(relabel)).EventId)).State);
     }
 

@@ -47,6 +47,15 @@ public sealed class HookFarm(ServerFixture server, FakeForge forge)
         return (await response.Content.ReadFromJsonAsync<RepositoryLinkView>())!;
     }
 
+    /// <summary>
+    /// What the intake's tests compare a stored state with: <see cref="ForRules"/> for an event handed to
+    /// the rules — still received, or already processed by the leader's processor, which may run at once —
+    /// and the state itself when ignored or rejected.
+    /// </summary>
+    public const string ForRules = "for-rules";
+
+    public const string ForRulesSql = "CASE WHEN state IN ('received', 'processed') THEN 'for-rules' ELSE state END";
+
     /// <summary>The stored event with this id: its row as the intake wrote it.</summary>
     public async Task<StoredEvent> EventAsync(long id) => (await EventsAsync("id = @id", id)).Single();
 
@@ -56,7 +65,7 @@ public sealed class HookFarm(ServerFixture server, FakeForge forge)
         await using var db = new NpgsqlConnection(Server.ConnectionString);
         await db.OpenAsync();
         await using var cmd = new NpgsqlCommand($"""
-            SELECT id, source, delivery_key, event_type, state, facts::text, headers::text, body, body_size, effects::text, link_ids
+            SELECT id, source, delivery_key, event_type, {ForRulesSql}, facts::text, headers::text, body, body_size, effects::text, link_ids
             FROM events WHERE {where} ORDER BY id
             """, db);
         cmd.Parameters.AddWithValue("id", id);

@@ -49,7 +49,7 @@ public sealed class ReconcileTests(ServerFixture server) : IClassFixture<ServerF
         foreach (var missed in lost)
         {
             var stored = await _farm.EventsAsync("source = 'github' AND delivery_key = @key", key: missed.Guid);
-            Assert.Equal(EventStates.Received, Assert.Single(stored).State);
+            Assert.Equal(HookFarm.ForRules, Assert.Single(stored).State);
         }
         Assert.Empty(second.Redelivered);
         // Everything the forge lists arrived by (re)delivery: nothing had to be made up.
@@ -87,7 +87,7 @@ public sealed class ReconcileTests(ServerFixture server) : IClassFixture<ServerF
         var events = await _farm.EventsAsync("link_ids @> ARRAY[@id] AND delivery_key LIKE 'reconcile:%'", id: link.Id);
         Assert.Equal(104, events.Count);
         var v7 = events.Single(e => e.Facts.Tag == "v7");
-        Assert.Equal((EventTypes.Tag, EventStates.Received, "refs/tags/v7", tags[6].Item2, $"reconcile:{link.Id}:refs/tags/v7:{tags[6].Item2}"),
+        Assert.Equal((EventTypes.Tag, HookFarm.ForRules, "refs/tags/v7", tags[6].Item2, $"reconcile:{link.Id}:refs/tags/v7:{tags[6].Item2}"),
             (v7.Type, v7.State, v7.Facts.Ref!, v7.Facts.Sha!, v7.DeliveryKey!));
         var main = events.Single(e => e.Facts.Ref == "refs/heads/main");
         Assert.Equal((EventTypes.Push, "main", new string('5', 40), repo.FullName.ToLowerInvariant()), (main.Type, main.Facts.Branch!, main.Facts.Sha!, main.Facts.Repository!));

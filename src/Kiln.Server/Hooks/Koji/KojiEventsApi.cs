@@ -34,6 +34,7 @@ public static class KojiEventsApi
         routes.MapPost("/api/v1/events/koji", PostAsync)
             .WithTags("Events")
             .Allow(AccessPolicy.Admin)
+            .WithMetadata(new EventIntakeBudget())
             .Accepts<KojiMessageEnvelope>("application/json")
             .Produces<EventAccepted>(StatusCodes.Status202Accepted)
             .Produces<EventAccepted>(StatusCodes.Status200OK)
