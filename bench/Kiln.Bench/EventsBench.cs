@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using System.Net.Http.Json;
+using Kiln.Contracts;
 using Npgsql;
 
 namespace Kiln.Bench;
@@ -82,9 +84,69 @@ public static class EventsBench
         {
             result.Metric("backlog_processed_per_s", backlogCount / Stopwatch.GetElapsedTime(backlogStart).TotalSeconds);
         }
+        if (left == 0)
+        {
+            await RulePathAsync(kiln, result, many, backlogCount, serial);
+        }
         result.Notes.Add($"acceptance: Koji tag messages posted by 2 clients (sequential each), {idleCount} idle, then throughout a bulk run of {loadN} no-op jobs by {o.Workers} workers ({o.Protocol})");
         result.Notes.Add($"processing: {backlogCount} events posted by 8 clients at once; processed_per_s counts from the first post until none is 'received' (no trigger rules: the no-match path)");
         return result;
+    }
+
+    /// <summary>
+    /// The rule path: a Koji rule of project bench-eln takes every message. A backlog of new NVRs
+    /// becomes workflows (the first 50 runnable, the rest held by the storm guard: each a submission);
+    /// the same NVRs re-tagged become nothing (each an input-key conflict). Both timed from the first
+    /// post until none is 'received'.
+    /// </summary>
+    private static async Task RulePathAsync(KilnUnderTest kiln, BenchResult result, HttpClient[] clients, int count, int serial)
+    {
+        var admin = clients[0];
+        using (var project = await admin.PutAsJsonAsync("/api/v1/projects/bench-eln", new ProjectSettings(null, null, null), KilnClient.Json))
+        {
+            project.EnsureSuccessStatusCode();
+        }
+        using (var set = await admin.PutAsJsonAsync("/api/v1/projects/bench-eln/triggers/", new TriggerSetRequest
+        {
+            Text = "rules: [eln-rebuild]\n",
+            Rules = [new TriggerRuleDocument
+            {
+                Name = "eln-rebuild", Source = "koji", KojiTags = ["eln-build-trigger"], Packages = ["*"], Workflow = "rebuild.yaml",
+                Params = new() { ["nvr"] = "${{ event.nvr }}" },
+            }],
+            Workflows = new()
+            {
+                ["rebuild.yaml"] = new WorkflowDocument
+                {
+                    Parameters = new() { ["nvr"] = new ParameterDocument { Default = "none" } },
+                    // a queue no bench worker serves: the workflows are stored, never run
+                    Jobs = new() { ["rebuild"] = new JobDocument { Run = "echo ${{ params.nvr }}", Requires = new JobRequirements { Queue = "bench-eln" } } },
+                },
+            },
+        }, KilnClient.Json))
+        {
+            if (!set.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"setting the bench's trigger rule answered {(int)set.StatusCode}: {await set.Content.ReadAsStringAsync()}");
+            }
+        }
+        foreach (var (name, first) in new[] { ("rule_new", serial + 1), ("rule_retag", serial + 1) })
+        {
+            var n = first - 1;
+            var start = Stopwatch.GetTimestamp();
+            var firstId = await MaxEventIdAsync(kiln);
+            await PostManyAsync(clients, count, () => Interlocked.Increment(ref n), null, CancellationToken.None);
+            var left = await WaitForProcessingAsync(kiln, TimeSpan.FromSeconds(180), firstId);
+            if (left > 0)
+            {
+                result.Notes.Add($"{name}: {left} of {count} events were still 'received' when the bench stopped waiting");
+                continue;
+            }
+            result.Metric($"{name}_processed_per_s", count / Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+        result.Metric("rule_workflows", await ScalarAsync(kiln, "SELECT count(*) FROM workflows WHERE rule_id IS NOT NULL AND id > @after", 0));
+        result.Metric("rule_held", await ScalarAsync(kiln, "SELECT count(*) FROM workflows WHERE rule_id IS NOT NULL AND state = 'held' AND id > @after", 0));
+        result.Notes.Add($"rule path: {count} new NVRs through a Koji rule (rule_new: created, beyond the burst held), then the same {count} re-tagged (rule_retag: inputs unchanged, nothing created)");
     }
 
     private static async Task PostManyAsync(HttpClient[] clients, int count, Func<int> next, Latencies? latencies, CancellationToken stop)
