@@ -20,8 +20,12 @@ public static class ServerCommand
         var maxSource = new Option<long>("--max-source-file-bytes") { Description = "Largest file of a source upload (kiln build)", DefaultValueFactory = _ => new KilnServerOptions().MaxSourceFileBytes };
         var maxLog = new Option<long>("--max-log-bytes") { Description = "Largest log kept per attempt", DefaultValueFactory = _ => new KilnServerOptions().MaxLogBytes };
 
+        var sourceBurst = new Option<string?>("--source-burst")
+        {
+            Description = "The storm guard of each event source as a whole, LIMIT/WINDOW (default: $KILN_SOURCE_BURST or 500/10m); beyond it triggered workflows are created held (docs/events.md)",
+        };
         var metricsDetailed = new Option<bool>("--metrics-detailed") { Description = "Label /metrics by job name and worker too (high cardinality; default off)" };
-        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxSource, maxLog, metricsDetailed };
+        var command = new Command("server", "Run the Kiln server (API + background duties).") { database, dataDir, urls, workerToken, lease, heartbeat, leadership, maxArtifact, maxSource, maxLog, metricsDetailed, sourceBurst };
         var transport = new TransportSecurityOptions();
         transport.AddTo(command);
         // Rate limits (docs/api.md, "Rate limits").
@@ -46,6 +50,12 @@ public static class ServerCommand
                 await Console.Error.WriteLineAsync("kiln server: --lease-seconds must be at least 3 × --heartbeat-seconds (and the heartbeat at least 1 s)");
                 return 2;
             }
+            var burstText = parse.GetValue(sourceBurst) ?? Env("KILN_SOURCE_BURST") ?? "500/10m";
+            if (SourceBurst(burstText) is not var (burstLimit, burstWindow))
+            {
+                await Console.Error.WriteLineAsync($"kiln server: --source-burst must be LIMIT/WINDOW, a limit of 1 to 1000000 workflows in a window like 10m, 1h or 1d, not '{burstText}'");
+                return 2;
+            }
             if (parse.GetValue(leadership) is < 3 or > 30)
             {
                 await Console.Error.WriteLineAsync("kiln server: --leadership-seconds must be 3 to 30");
@@ -64,6 +74,8 @@ public static class ServerCommand
                 MaxSourceFileBytes = parse.GetValue(maxSource),
                 MaxLogBytes = parse.GetValue(maxLog),
                 MetricsDetailed = parse.GetValue(metricsDetailed),
+                EventSourceBurstLimit = burstLimit,
+                EventSourceBurstWindow = TimeSpan.FromSeconds(burstWindow),
             }));
             try
             {
@@ -131,6 +143,18 @@ public static class ServerCommand
             await host.WaitForShutdownAsync(ct);
         }
         return 0;
+    }
+
+    /// <summary>"500/10m" as (500, 600 s); null when not that shape.</summary>
+    internal static (int Limit, int WindowSeconds)? SourceBurst(string text)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 1 || !int.TryParse(text.AsSpan(0, slash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var limit)
+            || limit is < 1 or > 1_000_000 || Kiln.Core.Triggers.TriggerRules.WindowSeconds(text[(slash + 1)..]) is not { } window)
+        {
+            return null;
+        }
+        return (limit, window);
     }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
