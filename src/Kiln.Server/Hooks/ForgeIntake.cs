@@ -31,6 +31,24 @@ public sealed partial class ForgeIntake(RepositoryLinkStore links, EventStore ev
     /// <summary>Longest delivery id (events.delivery_key).</summary>
     public const int MaxDeliveryKey = 200;
 
+    /// <summary>
+    /// Rejected deliveries stored per client address (IPv6: its /64) a minute. The hook endpoints are
+    /// public, so without a bound anyone could make Kiln write a row per request; beyond it a
+    /// rejection is answered the same but only logged. Counted per replica.
+    /// </summary>
+    public const int StoredRejectionsPerMinute = 60;
+
+    private readonly System.Threading.RateLimiting.PartitionedRateLimiter<string> _rejections =
+        System.Threading.RateLimiting.PartitionedRateLimiter.Create<string, string>(address =>
+            System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(address, _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
+            {
+                TokenLimit = StoredRejectionsPerMinute,
+                TokensPerPeriod = 1,
+                ReplenishmentPeriod = TimeSpan.FromMinutes(1) / StoredRejectionsPerMinute,
+                AutoReplenishment = true,
+                QueueLimit = 0,
+            }));
+
     internal async Task<IResult> ReceiveAsync(ForgeDialect dialect, HttpContext http)
     {
         var ct = http.RequestAborted;
@@ -156,6 +174,15 @@ public sealed partial class ForgeIntake(RepositoryLinkStore links, EventStore ev
     private async Task<IResult> RejectAsync(Delivery delivery, IReadOnlyList<long>? linkIds, int status, string field, string reason, CancellationToken ct)
     {
         var message = $"{field}: {reason}";
+        var address = System.Net.IPAddress.TryParse(delivery.Remote, out var ip) ? Security.RateLimits.AddressKey(ip) : "unknown";
+        using var lease = _rejections.AttemptAcquire(address);
+        if (!lease.IsAcquired)
+        {
+            LogRejectedUnstored(logger, delivery.Dialect.Title, delivery.Remote ?? "unknown", status, message, StoredRejectionsPerMinute);
+            return TypedResults.Problem(
+                title: StatusText(status), detail: message, statusCode: status,
+                extensions: new Dictionary<string, object?> { ["errors"] = new[] { new { field, message = reason } } });
+        }
         var kept = delivery.Body is { } body ? (body.Length <= KeptRejectedBodyBytes ? body : body[..KeptRejectedBodyBytes]) : null;
         var stored = await events.InsertAsync(new NewEvent(
             delivery.Dialect.Source, null, delivery.Type, EventStates.Rejected, delivery.Facts, delivery.Headers, kept, linkIds ?? [], delivery.Remote,
@@ -206,6 +233,9 @@ public sealed partial class ForgeIntake(RepositoryLinkStore links, EventStore ev
         public byte[]? Body { get; set; }
         public int Size { get; set; }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rejected a {Forge} delivery from {Address} ({Status}): {Reason}; not stored: the address passed {Limit} stored rejections a minute")]
+    private static partial void LogRejectedUnstored(ILogger logger, string forge, string address, int status, string reason, int limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rejected a {Forge} delivery from {Address} ({Status}): {Reason}; stored as event {EventId}")]
     private static partial void LogRejected(ILogger logger, string forge, string address, int status, string reason, long eventId);
