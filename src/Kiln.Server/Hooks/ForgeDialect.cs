@@ -98,4 +98,33 @@ internal abstract class ForgeDialect
         }
         return new ForgeReading(EventTypes.Push, facts, $"a push to '{@ref}', which is neither a branch nor a tag ({source})");
     }
+
+    /// <summary>The pull request actions Kiln builds (Forgejo's "synchronized" is read as "synchronize").</summary>
+    private static readonly string[] ActedPullRequests = ["opened", "reopened", "synchronize"];
+
+    /// <summary>A pull_request payload as GitHub shapes it — and Forgejo and Gitea, which copy it.</summary>
+    protected static ForgeReading PullRequest(JsonElement root, EventFacts facts)
+    {
+        var number = Payload.Number(root, "number") ?? Payload.Number(root, "pull_request.number") ?? throw new MalformedPayloadException("number", "is missing");
+        var pull = facts with
+        {
+            PullRequest = number,
+            Ref = $"refs/pull/{Payload.Invariant(number)}/head",
+            Branch = Payload.Required(root, "pull_request.head.ref", 255),
+            BaseBranch = Payload.Required(root, "pull_request.base.ref", 255),
+            Sha = Payload.Sha(root, "pull_request.head.sha") ?? throw new MalformedPayloadException("pull_request.head.sha", "is missing"),
+            CloneUrl = Payload.Text(root, "pull_request.head.repo.clone_url") ?? facts.CloneUrl,
+        };
+        return new ForgeReading(EventTypes.PullRequest, pull,
+            ActedPullRequests.Contains(pull.Action) ? null : $"pull request action '{pull.Action}' is not one Kiln acts on (opened, reopened, synchronize)");
+    }
+
+    /// <summary>A release payload as GitHub shapes it (and Forgejo and Gitea): only a published release builds.</summary>
+    protected static ForgeReading Release(JsonElement root, EventFacts facts)
+    {
+        var tag = Payload.Required(root, "release.tag_name", 255);
+        var release = facts with { Tag = tag, Ref = $"refs/tags/{tag}" };
+        return new ForgeReading(EventTypes.Release, release,
+            release.Action == "published" ? null : $"release action '{release.Action}' is not one Kiln acts on (published)");
+    }
 }

@@ -59,27 +59,9 @@ internal sealed class ForgejoDialect : ForgeDialect
                 return Push(Source, @ref, facts with { Ref = @ref, Sha = sha, Before = Payload.Sha(root, "before"), Deleted = deleted ? true : null });
             }
             case "pull_request":
-            {
-                var number = Payload.Number(root, "number") ?? Payload.Number(root, "pull_request.number") ?? throw new MalformedPayloadException("number", "is missing");
-                var pull = facts with
-                {
-                    PullRequest = number,
-                    Ref = $"refs/pull/{Payload.Invariant(number)}/head",
-                    Branch = Payload.Required(root, "pull_request.head.ref", 255),
-                    BaseBranch = Payload.Required(root, "pull_request.base.ref", 255),
-                    Sha = Payload.Sha(root, "pull_request.head.sha") ?? throw new MalformedPayloadException("pull_request.head.sha", "is missing"),
-                    CloneUrl = Payload.Text(root, "pull_request.head.repo.clone_url") ?? facts.CloneUrl,
-                };
-                return new ForgeReading(EventTypes.PullRequest, pull, pull.Action is "opened" or "reopened" or "synchronize"
-                    ? null : $"pull request action '{pull.Action}' is not one Kiln acts on (opened, reopened, synchronized)");
-            }
+                return PullRequest(root, facts);
             case "release":
-            {
-                var tag = Payload.Required(root, "release.tag_name", 255);
-                var release = facts with { Tag = tag, Ref = $"refs/tags/{tag}" };
-                return new ForgeReading(EventTypes.Release, release,
-                    release.Action == "published" ? null : $"release action '{release.Action}' is not one Kiln acts on (published)");
-            }
+                return Release(root, facts);
             default:
                 return new ForgeReading(eventName, facts, $"Forgejo event '{eventName}' is not one Kiln acts on (push, pull_request, release); a tag or branch creation also arrives as a push");
         }

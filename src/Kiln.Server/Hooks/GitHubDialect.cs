@@ -13,7 +13,6 @@ namespace Kiln.Server.Hooks;
 /// </summary>
 internal sealed partial class GitHubDialect : ForgeDialect
 {
-    private static readonly string[] Acted = ["opened", "reopened", "synchronize"];
 
     public override string Source => EventSources.GitHub;
 
@@ -75,27 +74,9 @@ internal sealed partial class GitHubDialect : ForgeDialect
                 });
             }
             case "pull_request":
-            {
-                var number = Payload.Number(root, "number") ?? Payload.Number(root, "pull_request.number") ?? throw new MalformedPayloadException("number", "is missing");
-                var pull = facts with
-                {
-                    PullRequest = number,
-                    Ref = $"refs/pull/{Payload.Invariant(number)}/head",
-                    Branch = Payload.Required(root, "pull_request.head.ref", 255),
-                    BaseBranch = Payload.Required(root, "pull_request.base.ref", 255),
-                    Sha = Payload.Sha(root, "pull_request.head.sha") ?? throw new MalformedPayloadException("pull_request.head.sha", "is missing"),
-                    CloneUrl = Payload.Text(root, "pull_request.head.repo.clone_url") ?? facts.CloneUrl,
-                };
-                return new ForgeReading(EventTypes.PullRequest, pull,
-                    Acted.Contains(pull.Action) ? null : $"pull request action '{pull.Action}' is not one Kiln acts on (opened, reopened, synchronize)");
-            }
+                return PullRequest(root, facts);
             case "release":
-            {
-                var tag = Payload.Required(root, "release.tag_name", 255);
-                var release = facts with { Tag = tag, Ref = $"refs/tags/{tag}" };
-                return new ForgeReading(EventTypes.Release, release,
-                    release.Action == "published" ? null : $"release action '{release.Action}' is not one Kiln acts on (published)");
-            }
+                return Release(root, facts);
             default:
                 return new ForgeReading(eventName, facts, $"GitHub event '{eventName}' is not one Kiln acts on (push, pull_request, release, ping)");
         }
