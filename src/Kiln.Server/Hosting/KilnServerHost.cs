@@ -137,6 +137,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ILeaderDuty, Events.EventProcessorDuty>();
             services.AddSingleton<ILeaderDuty, Events.ScheduleDuty>();
             services.AddHostedService<Events.EventSignalListener>();
+            // Status reporting and outgoing webhooks (docs/status-reports.md): the outbox and its sender.
+            services.AddSingleton<Kiln.Store.Outbox.OutboxStore>();
+            services.AddSingleton<Outbox.StatusOutboxDuty>();
+            services.AddSingleton<ILeaderDuty>(s => s.GetRequiredService<Outbox.StatusOutboxDuty>());
+            services.AddHostedService<Outbox.StatusSignalListener>();
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();

@@ -123,4 +123,16 @@ public sealed record KilnServerOptions
 
     /// <summary>The window of <see cref="EventSourceBurstLimit"/>.</summary>
     public TimeSpan EventSourceBurstWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// The least time between two writes of one status channel (a forge installation or token, a
+    /// webhook subscription): GitHub asks for serial writes at least a second apart (docs/status-reports.md).
+    /// </summary>
+    public TimeSpan StatusSpacing { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long one status or webhook write may take before it counts as failed and is retried.</summary>
+    public TimeSpan StatusTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The first retry delay of a status write that failed (5xx, timeout); doubled per attempt, at most 10 minutes.</summary>
+    public TimeSpan StatusRetryBase { get; init; } = TimeSpan.FromSeconds(2);
 }

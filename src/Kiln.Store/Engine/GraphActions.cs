@@ -194,6 +194,8 @@ public sealed class GraphActions(NpgsqlDataSource dataSource, TimeProvider time)
             // committed before is counted, one still in flight waits and applies its delta after.
             await Transitions.LockWorkflowAsync(conn, workflowId, ct);
             await ExecuteAsync(conn, RecountWorkflowSql, ct, ("workflow", workflowId), ("now", now));
+            // Its forge statuses and webhooks report the new run (no row for a workflow without targets).
+            await Outbox.OutboxStore.ReopenAsync(conn, tx, workflowId, now, ct);
             var pending = plan.Reopen.Count(r => r.Unmet == 0);
             if (pending > 0)
             {

@@ -75,6 +75,14 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
 
     private const string CopyDependenciesSql = "COPY dependencies (work_request_id, depends_on_id) FROM STDIN (FORMAT BINARY)";
 
+    /// <summary>The outbox targets of a large workflow (<see cref="Outbox.OutboxTargets.InsertSql"/>), after its work requests are copied in.</summary>
+    private static readonly string LargeTargetsSql = $"""
+        WITH reported AS (
+            {Outbox.OutboxTargets.InsertSql("(SELECT @workflow::bigint AS id, @project::bigint AS project_id)", "(SELECT id, name FROM work_requests WHERE workflow_id = @workflow)")}
+        )
+        SELECT pg_notify('{Outbox.OutboxTargets.Channel}', '') WHERE EXISTS (SELECT 1 FROM reported)
+        """;
+
     /// <summary>Up to this size a workflow is stored by <see cref="SmallWorkflowSql"/>; beyond, by COPY.</summary>
     public const int SmallWorkflowMax = 256;
 
@@ -84,7 +92,7 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
     /// (dependency order, so parents get smaller ids), its edges by position, and the
     /// notification for the pending ones.
     /// </summary>
-    private const string SmallWorkflowSql = $"""
+    private static readonly string SmallWorkflowSql = $"""
         WITH project AS (
             SELECT id, base_priority FROM projects WHERE name = @project
         ), workflow AS (
@@ -114,7 +122,9 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
                 ARRAY(SELECT jsonb_array_elements_text(j.secrets)),
                 NULLIF(j.execution, 'null'::jsonb)
             FROM jobs j, workflow f, project p
-            RETURNING id
+            RETURNING id, name
+        ), reported AS (
+            {Outbox.OutboxTargets.InsertSql("workflow", "inserted")}
         ), edges AS (
             INSERT INTO dependencies (work_request_id, depends_on_id)
             SELECT a.id, b.id FROM unnest(@edge_from, @edge_to) AS e(from_ord, to_ord)
@@ -122,8 +132,11 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
             RETURNING 1
         ), notified AS (
             SELECT pg_notify('{WorkSignal.Channel}', (@pending)::text) FROM workflow WHERE @pending > 0
+        ), notified_status AS (
+            SELECT pg_notify('{Outbox.OutboxTargets.Channel}', '') WHERE EXISTS (SELECT 1 FROM reported)
         )
-        SELECT f.id, (SELECT count(*) FROM inserted)::int, (SELECT count(*) FROM edges)::int, (SELECT count(*) FROM notified)::int
+        SELECT f.id, (SELECT count(*) FROM inserted)::int, (SELECT count(*) FROM edges)::int, (SELECT count(*) FROM notified)::int,
+            (SELECT count(*) FROM notified_status)::int
         FROM workflow f
         """;
 
@@ -240,6 +253,14 @@ public sealed class SubmissionStore(NpgsqlDataSource dataSource, TimeProvider ti
         if (pending > 0)
         {
             await Transitions.NotifyWorkAvailableAsync(conn, pending, ct);
+        }
+        await using (var report = new NpgsqlCommand(LargeTargetsSql, conn))
+        {
+            report.Parameters.Add(new NpgsqlParameter<long>("workflow", workflowId));
+            report.Parameters.Add(new NpgsqlParameter<long>("project", projectId));
+            report.Parameters.Add(new NpgsqlParameter<long?>("event_id", origin.EventId));
+            report.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            await report.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
         return new SubmissionResult(workflowId, true, plan.WorkRequests.Count);
