@@ -12,7 +12,7 @@ namespace Kiln.Testing;
 /// <c>GET /repos/O/R/branches|tags</c>; GitLab <c>GET /api/v4/projects/ID-or-PATH/repository/branches|tags</c>
 /// (X-Next-Page); Forgejo <c>GET /api/v1/repos/O/R/branches|tags</c> (page, limit).
 /// </summary>
-internal sealed class FakeForgeApi(FakeForge forge)
+internal sealed partial class FakeForgeApi(FakeForge forge)
 {
     public async Task HandleAsync(HttpContext http)
     {
@@ -80,6 +80,11 @@ internal sealed class FakeForgeApi(FakeForge forge)
                 await RefsAsync(http, repo, what, "per_page", r => new JsonObject { ["id"] = r, ["short_id"] = r[..8] });
                 return;
             default:
+                // Status writes (issue 14): GitHub check runs and commit statuses, GitLab and Forgejo commit statuses.
+                if (await GitHubStatusRouteAsync(http, s) || await CommitStatusRouteAsync(http, s))
+                {
+                    return;
+                }
                 await JsonAsync(http, 404, new JsonObject { ["message"] = "Not Found" });
                 return;
         }

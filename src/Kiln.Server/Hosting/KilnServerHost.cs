@@ -142,6 +142,9 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Outbox.StatusOutboxDuty>();
             services.AddSingleton<ILeaderDuty>(s => s.GetRequiredService<Outbox.StatusOutboxDuty>());
             services.AddHostedService<Outbox.StatusSignalListener>();
+            services.AddSingleton<Outbox.IOutboxSender, Outbox.Forges.ForgeStatusSender>();
+            // One HttpClient for every status and webhook write; each write is bounded by StatusTimeout.
+            services.AddSingleton(new Outbox.OutboxHttp(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }));
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();

@@ -135,4 +135,13 @@ public sealed record KilnServerOptions
 
     /// <summary>The first retry delay of a status write that failed (5xx, timeout); doubled per attempt, at most 10 minutes.</summary>
     public TimeSpan StatusRetryBase { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The address users reach this farm at (--public-url, KILN_PUBLIC_URL), for the links in forge
+    /// statuses and webhooks; unset: the first listen address.
+    /// </summary>
+    public string? PublicUrl { get; init; }
+
+    /// <summary><see cref="PublicUrl"/>, or the first of <see cref="Urls"/>.</summary>
+    public string PublicBaseUrl => PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "http://127.0.0.1:8080";
 }

@@ -16,7 +16,8 @@ public sealed record LinkCandidate(long Id, long ProjectId, string Repository, b
 
 /// <summary>A link with what a reconcile needs: the forge API and its token, opened.</summary>
 public sealed record LinkForReconcile(
-    long Id, long ProjectId, string Forge, string Repository, string? ApiUrl, string? Token, string? HookId, DateTimeOffset? LastReconciledAt);
+    long Id, long ProjectId, string Forge, string Repository, string? ApiUrl, string? Token, string? HookId, DateTimeOffset? LastReconciledAt,
+    string? InstallationId = null);
 
 /// <summary>
 /// Repository links (<c>repository_links</c>): a forge repository tied to a project, with the secret
@@ -85,7 +86,7 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
         """;
 
     private const string ReconcileSql = """
-        SELECT id, project_id, forge, repository, api_url, token_sealed, token_key_id, hook_id, last_reconciled_at
+        SELECT id, project_id, forge, repository, api_url, token_sealed, token_key_id, hook_id, last_reconciled_at, installation_id
         FROM repository_links WHERE id = @id
         """;
 
@@ -250,7 +251,8 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
         var token = reader.IsDBNull(5) ? null
             : box.Open(project, SealName(forge, repository, "token"), reader.GetFieldValue<byte[]>(5), reader.IsDBNull(6) ? null : reader.GetString(6));
         return new LinkForReconcile(id, project, forge, repository, reader.IsDBNull(4) ? null : reader.GetString(4), token,
-            reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8));
+            reader.IsDBNull(7) ? null : reader.GetString(7), reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
+            reader.IsDBNull(9) ? null : reader.GetString(9));
     }
 
     /// <summary>A link due for its periodic reconcile, marked as reconciled now, with when it was reconciled before; null when none is due.</summary>
