@@ -20,7 +20,7 @@ namespace Kiln.Testing;
 /// (<see cref="FakeForgeApi"/>). Every API request is logged (<see cref="Requests"/>), and
 /// <see cref="Intercept"/> lets a test answer any request its own way (latency, rate limits).
 /// </summary>
-public sealed class FakeForge : IAsyncDisposable
+public sealed partial class FakeForge : IAsyncDisposable
 {
     private readonly object _gate = new();
     private readonly List<FakeRepository> _repositories = [];

@@ -143,6 +143,10 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ILeaderDuty>(s => s.GetRequiredService<Outbox.StatusOutboxDuty>());
             services.AddHostedService<Outbox.StatusSignalListener>();
             services.AddSingleton<Outbox.IOutboxSender, Outbox.Forges.ForgeStatusSender>();
+            services.AddSingleton<Outbox.Forges.CommitStatusWriter>();
+            services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.GitHubStatusWriter>();
+            services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.GitLabStatusWriter>();
+            services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.ForgejoStatusWriter>();
             // One HttpClient for every status and webhook write; each write is bounded by StatusTimeout.
             services.AddSingleton(new Outbox.OutboxHttp(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }));
             services.AddSingleton<ClaimStore>();
