@@ -143,8 +143,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<ILeaderDuty>(s => s.GetRequiredService<Outbox.StatusOutboxDuty>());
             services.AddHostedService<Outbox.StatusSignalListener>();
             services.AddSingleton<Outbox.IOutboxSender, Outbox.Forges.ForgeStatusSender>();
+            services.AddSingleton<Outbox.IOutboxSender, Outbox.Webhooks.WebhookSender>();
+            services.AddSingleton<Kiln.Store.Outbox.WebhookSubscriptionStore>();
             // One HttpClient for every status and webhook write; each write is bounded by StatusTimeout.
-            services.AddSingleton(new Outbox.OutboxHttp(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }));
+            // Redirects are not followed: a webhook URL is its owner's choice, and a receiver must not bounce Kiln to another host.
+            services.AddSingleton(new Outbox.OutboxHttp(new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan }));
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -261,6 +264,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapStatusApi();
             Hooks.HooksApi.MapHooksApi(app);
             Hooks.LinksApi.MapLinksApi(app);
+            Api.WebhooksApi.MapWebhooksApi(app);
 
             Kiln.Server.Hooks.Koji.KojiEventsApi.MapKojiEventsApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
