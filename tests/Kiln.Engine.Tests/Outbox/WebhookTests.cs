@@ -4,8 +4,11 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Kiln.Contracts;
 using Kiln.Engine.Tests.Hooks;
+using Kiln.Core;
 using Kiln.Server.Hosting;
+using Kiln.Store.Engine;
 using Kiln.Testing;
+using Npgsql;
 
 namespace Kiln.Engine.Tests.Outbox;
 
@@ -138,6 +141,27 @@ public sealed class WebhookTests(WebhookServerFixture server) : IClassFixture<We
         Assert.Equal(accepted.EventId, data.GetProperty("id").GetInt64());
         Assert.Equal("github", data.GetProperty("source").GetString());
         Assert.Equal("processed", data.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task A_workflow_held_by_the_storm_guard_is_sent_as_workflow_held()
+    {
+        var project = await ProjectAsync();
+        await SubscribeAsync(project, ["workflow"]);
+        await using var db = NpgsqlDataSource.Create(server.ConnectionString);
+        var (plan, _) = new WorkflowPlanner().Plan(new WorkflowDocument
+        {
+            Project = project,
+            Jobs = new() { ["build"] = new() { Run = "true", Requires = new() { Queue = HookFarm.Unique("idleq") } } },
+        });
+        // As the storm guard stores it (the trigger processor's submission with a held origin).
+        var id = (await new SubmissionStore(db, TimeProvider.System).SubmitAsync(plan!, "{}", CancellationToken.None, origin: new WorkflowOrigin(Hold: WorkflowState.Held))).WorkflowId;
+
+        await UntilAsync(() => _receiver.Received.Count > 0);
+        var sent = Parse(Assert.Single(_receiver.Received));
+        Assert.Equal("workflow.held", sent.GetProperty("type").GetString());
+        Assert.Equal(id, sent.GetProperty("data").GetProperty("id").GetInt64());
+        Assert.Equal("held", sent.GetProperty("data").GetProperty("phase").GetString());
     }
 
     private List<string> Phases(string type) =>
