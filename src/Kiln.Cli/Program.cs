@@ -36,6 +36,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     EnvCommand.Create(),
     ReposCommand.Create(),
     RepoCommand.Create(),
+    HooksCommand.Create(),
     CompletionCommand.Create(),
 };
 // Signals are handled by the commands that need them (worker: drain on SIGTERM; up: stop

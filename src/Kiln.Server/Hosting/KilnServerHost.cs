@@ -147,8 +147,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.GitHubStatusWriter>();
             services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.GitLabStatusWriter>();
             services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.ForgejoStatusWriter>();
+            services.AddSingleton<Outbox.IOutboxSender, Outbox.Webhooks.WebhookSender>();
+            services.AddSingleton<Kiln.Store.Outbox.WebhookSubscriptionStore>();
             // One HttpClient for every status and webhook write; each write is bounded by StatusTimeout.
-            services.AddSingleton(new Outbox.OutboxHttp(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }));
+            // Redirects are not followed: a webhook URL is its owner's choice, and a receiver must not bounce Kiln to another host.
+            services.AddSingleton(new Outbox.OutboxHttp(new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan }));
             services.AddSingleton<ClaimStore>();
             services.AddSingleton<ReportStore>();
             services.AddSingleton<LeaseReaper>();
@@ -265,6 +268,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapStatusApi();
             Hooks.HooksApi.MapHooksApi(app);
             Hooks.LinksApi.MapLinksApi(app);
+            Api.WebhooksApi.MapWebhooksApi(app);
 
             Kiln.Server.Hooks.Koji.KojiEventsApi.MapKojiEventsApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);

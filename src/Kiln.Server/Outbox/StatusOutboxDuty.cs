@@ -151,9 +151,16 @@ public sealed partial class StatusOutboxDuty(
 
     public void Dispose()
     {
+        // Disposed once per registration (as a duty and as itself): the second call does nothing.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         _stopping.Cancel();
         _stopping.Dispose();
     }
+
+    private int _disposed;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Status channel {Channel}: target {Target} ({State}) not acknowledged: {Outcome} {Code} {Answer}")]
     private static partial void LogNotAcknowledged(ILogger logger, string channel, long target, string state, string outcome, int? code, string answer);

@@ -15,7 +15,19 @@ namespace Kiln.Store.Events;
 public sealed class EventClaim : IAsyncDisposable
 {
     private const string MarkProcessedSql = """
-        UPDATE events SET state = 'processed', processed_at = @now, effects = effects || @effects WHERE id = @id
+        WITH marked AS (
+            UPDATE events SET state = 'processed', processed_at = @now, effects = effects || @effects WHERE id = @id
+            RETURNING id, link_ids
+        ), made AS (
+            -- outgoing webhooks: a hook-event target per enabled subscription (with 'event') of a
+            -- project owning one of the event's links; none for projects without subscriptions
+            INSERT INTO status_targets (channel, kind, event_id, subscription_id, next_attempt_at, created_at)
+            SELECT 'hook:' || s.id, 'hook-event', m.id, s.id, @now, @now
+            FROM marked m JOIN webhook_subscriptions s ON s.enabled AND 'event' = ANY (s.events)
+            WHERE EXISTS (SELECT 1 FROM repository_links l WHERE l.id = ANY (m.link_ids) AND l.project_id = s.project_id)
+            RETURNING 1
+        )
+        SELECT pg_notify('kiln_status', '') FROM made LIMIT 1
         """;
 
     private const string AppendSql = "UPDATE events SET effects = effects || @effects WHERE id = @id";
