@@ -16,6 +16,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     GraphActionCommands.Cancel(),
     GraphActionCommands.Retry(),
     HeldCommand.Create(),
+    StatusReportsCommand.Create(),
     ArtifactsCommand.Create(),
     WorkersCommand.Create(),
     PoolCommand.Create(),

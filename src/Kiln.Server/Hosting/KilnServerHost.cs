@@ -139,6 +139,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddHostedService<Events.EventSignalListener>();
             // Status reporting and outgoing webhooks (docs/status-reports.md): the outbox and its sender.
             services.AddSingleton<Kiln.Store.Outbox.OutboxStore>();
+            services.AddSingleton<Kiln.Store.Outbox.OutboxQueries>();
             services.AddSingleton<Outbox.StatusOutboxDuty>();
             services.AddSingleton<ILeaderDuty>(s => s.GetRequiredService<Outbox.StatusOutboxDuty>());
             services.AddHostedService<Outbox.StatusSignalListener>();
@@ -245,6 +246,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
             app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription().Allow(AccessPolicy.Public);
             app.MapWorkflowsApi();
+            app.MapStatusReportsApi();
             app.MapWorkRequestsApi();
             app.MapHeldApi();
             app.MapWorkersApi();
