@@ -178,6 +178,42 @@ public sealed class WebhookTests(WebhookServerFixture server) : IClassFixture<We
 
     private static JsonElement Parse(ReceivedWebhook r) => JsonDocument.Parse(r.Body).RootElement.Clone();
 
+    [Fact]
+    public async Task Status_reports_show_each_target_desired_against_acknowledged_and_the_last_answer()
+    {
+        var project = await ProjectAsync();
+        var hook = await SubscribeAsync(project, ["workflow", "job"]);
+        _receiver.Answers(503);
+        var workflowId = await SubmitAsync(project, HookFarm.Unique("idleq"));
+        await UntilAsync(() => _receiver.Received.Count(r => Type(r) == "workflow.updated") >= 2 && _receiver.Received.Any(r => Type(r) == "job.updated"));
+
+        StatusReportsView view = null!;
+        await UntilAsync(async () =>
+        {
+            view = (await server.Client.GetFromJsonAsync<StatusReportsView>($"/api/v1/workflows/{workflowId}/status-reports", KilnClient.Json))!;
+            return view.Targets.Count == 2 && view.Targets.All(t => t.Acknowledged is not null);
+        });
+        Assert.Equal(workflowId, view.WorkflowId);
+        Assert.Equal(["hook-workflow", "hook-job"], view.Targets.Select(t => t.Kind).ToList());
+        var workflowTarget = view.Targets[0];
+        Assert.Equal($"hook:{hook.Webhook.Id}", workflowTarget.Channel);
+        Assert.Equal(_receiver.Url, workflowTarget.Where);
+        // Nothing has run: the workflow waits; the 503 was answered first, then the state was acknowledged.
+        Assert.Equal("waiting", workflowTarget.Desired);
+        Assert.Equal("waiting", workflowTarget.Acknowledged);
+        Assert.Equal(2, workflowTarget.Writes);
+        Assert.Equal(0, workflowTarget.Attempts);
+        Assert.Null(workflowTarget.NextTryAt);
+        Assert.False(workflowTarget.Done);
+        Assert.Equal("a", view.Targets[1].Job);
+        Assert.Equal("pending#0", view.Targets[1].Desired);
+
+        using var missing = await server.Client.GetAsync("/api/v1/workflows/987654321/status-reports");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        using var retry = await server.Client.PostAsync($"/api/v1/workflows/{workflowId}/status-reports/retry", null);
+        Assert.Equal(0, (await retry.Content.ReadFromJsonAsync<StatusReportsRetried>(KilnClient.Json))!.Reopened);
+    }
+
     private async Task<string> ProjectAsync()
     {
         var project = HookFarm.Unique("whp");
