@@ -11,8 +11,12 @@ namespace Kiln.Contracts;
 /// <param name="Token">A forge API token for reconcile (read access to the repository; GitHub: also to its webhooks). Sealed, never shown back.</param>
 /// <param name="HookId">GitHub: the webhook's id, to list and redeliver its failed deliveries.</param>
 /// <param name="ReconcileSeconds">Reconcile on this period (at least 60 s) by the leader; unset: only on demand.</param>
+/// <param name="Report">What the link reports to the forge: off, summary (default: one check run / commit status per workflow), jobs (one per job), groups (one per matrix group).</param>
+/// <param name="ReportContext">The status context or check run name (default kiln); 1 to 100 characters.</param>
+/// <param name="InstallationId">GitHub: the App installation to write check runs as (digits); the App is registered with PUT /api/v1/forge-apps.</param>
 public sealed record LinkRepositoryRequest(
-    string? Forge, string? Repository, string? Secret, string? ApiUrl = null, string? Token = null, string? HookId = null, int? ReconcileSeconds = null);
+    string? Forge, string? Repository, string? Secret, string? ApiUrl = null, string? Token = null, string? HookId = null, int? ReconcileSeconds = null,
+    string? Report = null, string? ReportContext = null, string? InstallationId = null);
 
 /// <summary>A repository link as shown to a project's owners: never its secret or token.</summary>
 /// <param name="HookPath">Where the forge sends its deliveries, relative to the server's URL.</param>
@@ -20,7 +24,7 @@ public sealed record LinkRepositoryRequest(
 public sealed record RepositoryLinkView(
     long Id, string Project, string Forge, string Repository, string HookPath, string? ApiUrl, bool HasToken, string? HookId,
     int? ReconcileSeconds, bool Paused, DateTimeOffset CreatedAt, string? CreatedBy, DateTimeOffset? LastEventAt,
-    DateTimeOffset? LastReconciledAt, string SecretKeyId);
+    DateTimeOffset? LastReconciledAt, string SecretKeyId, string Report = "summary", string ReportContext = "kiln", string? InstallationId = null);
 
 /// <summary>What one reconcile of a link found and did.</summary>
 /// <param name="DeliveriesChecked">GitHub: the hook's recent deliveries looked at.</param>

@@ -35,11 +35,14 @@ public static class RepoCommand
         var tokenFile = new Option<string?>("--token-file") { Description = "Read a forge API token for reconcile from this file (first line)" };
         var hookId = new Option<string?>("--hook-id") { Description = "GitHub: the webhook's id, so reconcile can redeliver its failed deliveries" };
         var every = new Option<string?>("--reconcile-every") { Description = "Reconcile on this period (e.g. 15m, 1h; at least 60s); needs --api-url" };
+        var report = new Option<string?>("--report") { Description = "What to report to the forge: off, summary (default), jobs or groups" };
+        var context = new Option<string?>("--context") { Description = "The status context or check run name (default kiln)" };
+        var installation = new Option<string?>("--installation") { Description = "GitHub: the App installation id to write check runs as (kiln forge-app set registers the App)" };
         var server = ClientSettings.ServerOption();
         var json = ClientSettings.JsonOption();
         var command = new Command("link", "Link a forge repository to a project, or replace its secret and settings.")
         {
-            project, forge, repository, secretFile, generate, apiUrl, tokenFile, hookId, every, server, json,
+            project, forge, repository, secretFile, generate, apiUrl, tokenFile, hookId, every, report, context, installation, server, json,
         };
         command.SetAction((parse, ct) => CliRun.GuardAsync("repo link", parse.GetValue(server), async url =>
         {
@@ -53,7 +56,8 @@ public static class RepoCommand
             var token = parse.GetValue(tokenFile) is { } tokenPath ? FirstLine(tokenPath, "--token-file") : null;
             using var client = ClientSettings.Connect(url);
             var link = await client.LinkRepositoryAsync(parse.GetValue(project)!, new LinkRepositoryRequest(
-                parse.GetValue(forge), parse.GetValue(repository), secret, parse.GetValue(apiUrl), token, parse.GetValue(hookId), period), ct);
+                parse.GetValue(forge), parse.GetValue(repository), secret, parse.GetValue(apiUrl), token, parse.GetValue(hookId), period,
+                parse.GetValue(report), parse.GetValue(context), parse.GetValue(installation)), ct);
             if (parse.GetValue(json))
             {
                 CliRun.PrintJson(link);
@@ -90,12 +94,14 @@ public static class RepoCommand
                 Console.Out.WriteLine($"project '{parse.GetValue(project)}' links no repository; link one with: kiln repo link {parse.GetValue(project)} FORGE OWNER/NAME --generate-secret");
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "forge", "repository", "reconcile", "last event", "last reconcile");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("id", "forge", "repository", "report", "reconcile", "last event", "last reconcile");
             foreach (var l in links)
             {
                 var reconcile = l.ApiUrl is null ? "-" : l.ReconcileSeconds is { } s ? $"every {s.ToString(CultureInfo.InvariantCulture)} s" : "on demand";
+                var reporting = l.Report == "off" ? "off"
+                    : $"{l.Report} as {l.ReportContext}{(l.InstallationId is { } app ? $" (app installation {app})" : l.HasToken ? " (token)" : " (no credentials)")}";
                 table.AddRow(Markup.Escape(l.Id.ToString(CultureInfo.InvariantCulture)), Markup.Escape(l.Forge), Markup.Escape(l.Repository),
-                    Markup.Escape(reconcile), Markup.Escape(Views.Time(l.LastEventAt)), Markup.Escape(Views.Time(l.LastReconciledAt)));
+                    Markup.Escape(reporting), Markup.Escape(reconcile), Markup.Escape(Views.Time(l.LastEventAt)), Markup.Escape(Views.Time(l.LastReconciledAt)));
             }
             AnsiConsole.Write(table);
             return 0;

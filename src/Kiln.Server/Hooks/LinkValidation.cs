@@ -53,12 +53,28 @@ internal static partial class LinkValidation
                 ? "a periodic reconcile needs the forge's apiUrl"
                 : $"must be 60 to {MaxReconcileSeconds} seconds"));
         }
+        if (body.Report is { } report && report is not ("off" or "summary" or "jobs" or "groups"))
+        {
+            errors.Add(new("report", "must be off, summary, jobs or groups"));
+        }
+        if (body.ReportContext is { } context && (context.Length is < 1 or > 100 || !Context().IsMatch(context)))
+        {
+            errors.Add(new("reportContext", "must be 1 to 100 characters: letters, digits and . _ - / : [ ] ( ) + , = @ or spaces inside"));
+        }
+        if (body.InstallationId is { } installation && (body.Forge != EventSources.GitHub || installation.Length is 0 or > 20 || !installation.All(char.IsAsciiDigit)))
+        {
+            errors.Add(new("installationId", body.Forge != EventSources.GitHub ? "only a GitHub link has an App installation" : "must be the GitHub App installation's numeric id"));
+        }
         if (errors.Count > 0)
         {
             return (null, ApiProblems.Invalid(errors));
         }
-        return (new LinkSpec(body.Forge!, repository!, body.Secret!, body.ApiUrl?.TrimEnd('/'), body.Token, body.HookId, body.ReconcileSeconds), null);
+        return (new LinkSpec(body.Forge!, repository!, body.Secret!, body.ApiUrl?.TrimEnd('/'), body.Token, body.HookId, body.ReconcileSeconds,
+            body.Report ?? "summary", body.ReportContext ?? "kiln", body.InstallationId), null);
     }
+
+    [GeneratedRegex(@"^[A-Za-z0-9_.\-/:\[\]()+,=@]([A-Za-z0-9_.\-/:\[\]()+,=@ ]*[A-Za-z0-9_.\-/:\[\]()+,=@])?$")]
+    private static partial Regex Context();
 
     [GeneratedRegex("^[a-z0-9_.][a-z0-9_.-]*(/[a-z0-9_.][a-z0-9_.-]*)+$")]
     private static partial Regex Repository();

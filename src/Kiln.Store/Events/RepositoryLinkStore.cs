@@ -9,7 +9,8 @@ using NpgsqlTypes;
 namespace Kiln.Store.Events;
 
 /// <summary>What a project owner links (validated at the edge); the repository in lower case.</summary>
-public sealed record LinkSpec(string Forge, string Repository, string Secret, string? ApiUrl, string? Token, string? HookId, int? ReconcileSeconds);
+public sealed record LinkSpec(string Forge, string Repository, string Secret, string? ApiUrl, string? Token, string? HookId, int? ReconcileSeconds,
+    string Report = "summary", string ReportContext = "kiln", string? InstallationId = null);
 
 /// <summary>A link whose secret may verify a delivery: its id, project and the secret's bytes (the caller clears them).</summary>
 public sealed record LinkCandidate(long Id, long ProjectId, string Repository, byte[] Secret);
@@ -38,20 +39,21 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
     /// </summary>
     private const string UpsertSql = """
         INSERT INTO repository_links (project_id, forge, repository, secret_sealed, secret_key_id, api_url, token_sealed, token_key_id,
-                                      hook_id, reconcile_seconds, created_by, created_at)
-        SELECT @project, @forge, @repository, @secret, @key_id, @api_url, @token, @token_key_id, @hook_id, @reconcile, @user, @now
+                                      hook_id, reconcile_seconds, report, report_context, installation_id, created_by, created_at)
+        SELECT @project, @forge, @repository, @secret, @key_id, @api_url, @token, @token_key_id, @hook_id, @reconcile, @report, @report_context, @installation, @user, @now
         WHERE EXISTS (SELECT 1 FROM repository_links WHERE project_id = @project AND forge = @forge AND repository = @repository)
            OR (SELECT count(*) FROM repository_links WHERE project_id = @project) < @max
         ON CONFLICT (forge, repository, project_id) DO UPDATE
             SET secret_sealed = excluded.secret_sealed, secret_key_id = excluded.secret_key_id, api_url = excluded.api_url,
                 token_sealed = excluded.token_sealed, token_key_id = excluded.token_key_id, hook_id = excluded.hook_id,
-                reconcile_seconds = excluded.reconcile_seconds
+                reconcile_seconds = excluded.reconcile_seconds, report = excluded.report, report_context = excluded.report_context,
+                installation_id = excluded.installation_id
         RETURNING id, (xmax = 0) AS created
         """;
 
     private const string ViewColumns = """
         l.id, p.name, l.forge, l.repository, l.api_url, l.token_sealed IS NOT NULL, l.hook_id, l.reconcile_seconds, l.paused,
-        l.created_at, u.name, l.last_event_at, l.last_reconciled_at, l.secret_key_id
+        l.created_at, u.name, l.last_event_at, l.last_reconciled_at, l.secret_key_id, l.report, l.report_context, l.installation_id
         """;
 
     private const string ListSql = $"""
@@ -131,6 +133,9 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
         p.Add(new NpgsqlParameter("token_key_id", NpgsqlDbType.Text) { Value = spec.Token is null ? DBNull.Value : box.KeyId });
         p.Add(new NpgsqlParameter("hook_id", NpgsqlDbType.Text) { Value = (object?)spec.HookId ?? DBNull.Value });
         p.Add(new NpgsqlParameter("reconcile", NpgsqlDbType.Integer) { Value = (object?)spec.ReconcileSeconds ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<string>("report", spec.Report));
+        p.Add(new NpgsqlParameter<string>("report_context", spec.ReportContext));
+        p.Add(new NpgsqlParameter("installation", NpgsqlDbType.Text) { Value = (object?)spec.InstallationId ?? DBNull.Value });
         p.Add(new NpgsqlParameter("user", NpgsqlDbType.Bigint) { Value = (object?)userId ?? DBNull.Value });
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
         p.Add(new NpgsqlParameter<int>("max", MaxPerProject));
@@ -144,7 +149,8 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
             var created = reader.GetBoolean(1);
             await reader.CloseAsync();
             await audit.RecordAsync(actor, created ? "repository-link.create" : "repository-link.update", $"project:{projectName}",
-                new { link = id, forge = spec.Forge, repository = spec.Repository, apiUrl = spec.ApiUrl, hookId = spec.HookId, token = spec.Token is not null, reconcileSeconds = spec.ReconcileSeconds },
+                new { link = id, forge = spec.Forge, repository = spec.Repository, apiUrl = spec.ApiUrl, hookId = spec.HookId, token = spec.Token is not null, reconcileSeconds = spec.ReconcileSeconds,
+                    report = spec.Report, reportContext = spec.ReportContext, installationId = spec.InstallationId },
                 ct, conn);
             await tx.CommitAsync(ct);
             return (id, created);
@@ -282,5 +288,6 @@ public sealed class RepositoryLinkStore(NpgsqlDataSource dataSource, SecretBox b
         r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), $"/api/v1/hooks/{r.GetString(2)}",
         r.IsDBNull(4) ? null : r.GetString(4), r.GetBoolean(5), r.IsDBNull(6) ? null : r.GetString(6),
         r.IsDBNull(7) ? null : r.GetInt32(7), r.GetBoolean(8), r.GetFieldValue<DateTimeOffset>(9), r.IsDBNull(10) ? null : r.GetString(10),
-        r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11), r.IsDBNull(12) ? null : r.GetFieldValue<DateTimeOffset>(12), r.GetString(13));
+        r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11), r.IsDBNull(12) ? null : r.GetFieldValue<DateTimeOffset>(12), r.GetString(13),
+        r.GetString(14), r.GetString(15), r.IsDBNull(16) ? null : r.GetString(16));
 }
