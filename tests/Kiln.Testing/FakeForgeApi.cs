@@ -19,6 +19,8 @@ internal sealed partial class FakeForgeApi(FakeForge forge)
         var request = http.Request;
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer);
+        // The body is read once here (for the log); routes and Intercept read this copy.
+        request.Body = new MemoryStream(buffer.ToArray(), writable: false);
         if (forge.Intercept is { } intercept && await intercept(http))
         {
             Log(http, buffer.ToArray());
