@@ -36,6 +36,9 @@ public static class ServerCommand
         // Koji messages from an AMQP broker (docs/koji.md).
         var amqp = new AmqpIntakeCliOptions();
         amqp.AddTo(command);
+        // Status reporting and outgoing webhooks (docs/status-reports.md).
+        var reporting = new StatusReportingCliOptions();
+        reporting.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -79,7 +82,7 @@ public static class ServerCommand
             }));
             try
             {
-                options = amqp.Apply(parse, rateLimits.Apply(parse, options));
+                options = reporting.Apply(parse, amqp.Apply(parse, rateLimits.Apply(parse, options)));
             }
             catch (CliException e)
             {
