@@ -32,7 +32,7 @@ public static class RepoCommand
         var secretFile = new Option<string?>("--secret-file") { Description = "Read the webhook's secret from this file (first line); without it and --generate-secret, from standard input" };
         var generate = new Option<bool>("--generate-secret") { Description = "Make a random secret and print it once, to paste into the forge's webhook form" };
         var apiUrl = new Option<string?>("--api-url") { Description = "The forge's API, for reconcile (https://api.github.com, https://gitlab.example/api/v4, https://codeberg.org/api/v1)" };
-        var tokenFile = new Option<string?>("--token-file") { Description = "Read a forge API token for reconcile from this file (first line)" };
+        var tokenFile = new Option<string?>("--token-file") { Description = "Read a forge API token (for reconcile and status reports) from this file (first line)" };
         var hookId = new Option<string?>("--hook-id") { Description = "GitHub: the webhook's id, so reconcile can redeliver its failed deliveries" };
         var every = new Option<string?>("--reconcile-every") { Description = "Reconcile on this period (e.g. 15m, 1h; at least 60s); needs --api-url" };
         var report = new Option<string?>("--report") { Description = "What to report to the forge: off, summary (default), jobs or groups" };
