@@ -93,7 +93,7 @@ public sealed partial class StatusOutboxDuty(
                 MaybeKill("kill-after", item, sentState);
                 var retryAfter = answer.Outcome == SendOutcome.Paused
                     ? answer.PauseFor ?? TimeSpan.FromMinutes(1)
-                    : RetryBackoff.Delay(item.Attempts + 1, (int)Math.Max(1, options.StatusRetryBase.TotalSeconds), Random.Shared.NextDouble());
+                    : Backoff(item.Attempts + 1, options.StatusRetryBase, Random.Shared.NextDouble());
                 await outbox.RecordAsync(item, sentState, answer, retryAfter, CancellationToken.None);
                 if (answer.Outcome != SendOutcome.Acknowledged)
                 {
@@ -139,6 +139,13 @@ public sealed partial class StatusOutboxDuty(
         {
             return new SendAnswer(SendOutcome.Retry, null, $"could not connect: {e.Message}", Duration: Stopwatch.GetElapsedTime(started));
         }
+    }
+
+    /// <summary>The wait before a failed target's next try: the base doubled per attempt, at most <see cref="RetryBackoff.Cap"/>, ±20 % jitter (a base under a second is kept as given).</summary>
+    public static TimeSpan Backoff(int attempt, TimeSpan baseDelay, double jitter)
+    {
+        var seconds = Math.Min(baseDelay.TotalSeconds * Math.Pow(2, Math.Min(attempt - 1, 20)), RetryBackoff.Cap.TotalSeconds);
+        return TimeSpan.FromSeconds(seconds * (0.8 + (0.4 * Math.Clamp(jitter, 0, 1))));
     }
 
     private static void MaybeKill(string when, OutboxItem item, string state)
