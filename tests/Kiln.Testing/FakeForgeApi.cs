@@ -19,6 +19,9 @@ internal sealed partial class FakeForgeApi(FakeForge forge)
         var request = http.Request;
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer);
+        // Routes that read the body (status writes) read it from the buffer.
+        buffer.Position = 0;
+        request.Body = buffer;
         if (forge.Intercept is { } intercept && await intercept(http))
         {
             Log(http, buffer.ToArray());
