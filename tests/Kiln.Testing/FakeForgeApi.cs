@@ -19,6 +19,7 @@ internal sealed partial class FakeForgeApi(FakeForge forge)
         var request = http.Request;
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer);
+        http.Items[BodyKey] = buffer.ToArray();
         if (forge.Intercept is { } intercept && await intercept(http))
         {
             Log(http, buffer.ToArray());
@@ -49,6 +50,11 @@ internal sealed partial class FakeForgeApi(FakeForge forge)
             return true;
         }
         var authorization = request.Headers.Authorization.ToString();
+        // App installation tokens are minted with a JWT the route itself verifies, then accepted like the API token
+        if (request.Path.StartsWithSegments("/app/installations", StringComparison.Ordinal) || forge.IsInstallationToken(authorization))
+        {
+            return true;
+        }
         return authorization == $"Bearer {token}" || authorization == $"token {token}" || request.Headers["PRIVATE-TOKEN"].ToString() == token;
     }
 
