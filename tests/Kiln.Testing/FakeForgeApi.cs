@@ -21,6 +21,7 @@ internal sealed partial class FakeForgeApi(FakeForge forge)
         await request.Body.CopyToAsync(buffer);
         // The body is read once here (for the log); routes and Intercept read this copy.
         request.Body = new MemoryStream(buffer.ToArray(), writable: false);
+        http.Items[BodyKey] = buffer.ToArray();
         if (forge.Intercept is { } intercept && await intercept(http))
         {
             Log(http, buffer.ToArray());
@@ -51,6 +52,11 @@ internal sealed partial class FakeForgeApi(FakeForge forge)
             return true;
         }
         var authorization = request.Headers.Authorization.ToString();
+        // App installation tokens are minted with a JWT the route itself verifies, then accepted like the API token
+        if (request.Path.StartsWithSegments("/app/installations", StringComparison.Ordinal) || forge.IsInstallationToken(authorization))
+        {
+            return true;
+        }
         return authorization == $"Bearer {token}" || authorization == $"token {token}" || request.Headers["PRIVATE-TOKEN"].ToString() == token;
     }
 

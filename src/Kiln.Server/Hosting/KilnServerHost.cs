@@ -150,6 +150,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddSingleton<Outbox.Forges.IForgeStatusWriter, Outbox.Forges.ForgejoStatusWriter>();
             services.AddSingleton<Outbox.IOutboxSender, Outbox.Webhooks.WebhookSender>();
             services.AddSingleton<Kiln.Store.Outbox.WebhookSubscriptionStore>();
+            services.AddSingleton<Kiln.Store.Outbox.ForgeAppStore>();
             // One HttpClient for every status and webhook write; each write is bounded by StatusTimeout.
             // Redirects are not followed: a webhook URL is its owner's choice, and a receiver must not bounce Kiln to another host.
             services.AddSingleton(new Outbox.OutboxHttp(new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan }));
@@ -271,6 +272,7 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             Hooks.HooksApi.MapHooksApi(app);
             Hooks.LinksApi.MapLinksApi(app);
             Api.WebhooksApi.MapWebhooksApi(app);
+            Api.ForgeAppsApi.MapForgeAppsApi(app);
 
             Kiln.Server.Hooks.Koji.KojiEventsApi.MapKojiEventsApi(app);
             AccessPolicies.Verify(((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)app).DataSources);
