@@ -72,7 +72,8 @@ public sealed class StatusOutboxKillTests
     /// <summary>A farm with a worker, a GitLab repository linked with an API token (so it reports), a push rule, and one push.</summary>
     private static async Task<(Farm Farm, FakeForge Forge)> StartAsync(string name, string fault)
     {
-        var farm = await Farm.StartAsync(name);
+        // A short leadership: each restart waits out the killed leader's.
+        var farm = await Farm.StartAsync(name, leadershipSeconds: 3);
         var forge = await FakeForge.StartAsync();
         try
         {
