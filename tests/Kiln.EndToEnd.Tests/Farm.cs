@@ -18,6 +18,7 @@ public sealed class Farm : IAsyncDisposable
 
     private readonly string _connectionString;
     private readonly int _leaseSeconds;
+    private int? _leadershipSeconds;
     private readonly List<KilnProcess> _workers = [];
 
     private Farm(string connectionString, string directory, int port, int leaseSeconds)
@@ -43,7 +44,8 @@ public sealed class Farm : IAsyncDisposable
     /// <summary>The server's data directory (<c>logs/</c>, <c>artifacts/</c>).</summary>
     public string ServerDataDirectory => Path.Combine(Directory, "server");
 
-    public static async Task<Farm> StartAsync(string name, int leaseSeconds = 10)
+    /// <param name="leadershipSeconds">The server's <c>--leadership-seconds</c> (unset: its default): short for tests that kill the leader.</param>
+    public static async Task<Farm> StartAsync(string name, int leaseSeconds = 10, int? leadershipSeconds = null)
     {
         var connectionString = await TestCluster.CreateDatabaseAsync(name);
         var directory = System.IO.Directory.CreateTempSubdirectory($"kiln-e2e-{name}-").FullName;
@@ -52,7 +54,7 @@ public sealed class Farm : IAsyncDisposable
         {
             File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         }
-        var farm = new Farm(connectionString, directory, FreePort(), leaseSeconds);
+        var farm = new Farm(connectionString, directory, FreePort(), leaseSeconds) { _leadershipSeconds = leadershipSeconds };
         await farm.StartServerAsync();
         return farm;
     }
@@ -62,7 +64,8 @@ public sealed class Farm : IAsyncDisposable
     {
         Server = KilnProcess.Start([
             "server", "--database", _connectionString, "--urls", Url, "--data-dir", ServerDataDirectory,
-            "--worker-token", Token, "--lease-seconds", _leaseSeconds.ToString(CultureInfo.InvariantCulture), "--heartbeat-seconds", "1"], env);
+            "--worker-token", Token, "--lease-seconds", _leaseSeconds.ToString(CultureInfo.InvariantCulture), "--heartbeat-seconds", "1",
+            .. (_leadershipSeconds is { } leadership ? new[] { "--leadership-seconds", leadership.ToString(CultureInfo.InvariantCulture) } : [])], env);
         await Eventually.TrueAsync(async () =>
         {
             if (Server.HasExited)
