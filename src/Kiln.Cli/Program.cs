@@ -17,6 +17,7 @@ var root = new RootCommand("Kiln: a build farm for software distributions.")
     GraphActionCommands.Retry(),
     HeldCommand.Create(),
     StatusReportsCommand.Create(),
+    ForgeAppCommand.Create(),
     ArtifactsCommand.Create(),
     WorkersCommand.Create(),
     PoolCommand.Create(),
