@@ -240,6 +240,40 @@ public sealed class AuthorizationMatrixFarm
         return (await linked.Content.ReadFromJsonAsync<RepositoryLinkView>())!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>A fresh webhook of P, for operations that change or remove the one they name (stored directly: the matrix makes more than a project's cap of 20).</summary>
+    public async Task<string> FreshWebhookAsync()
+    {
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        await using var cmd = new NpgsqlCommand("""
+            INSERT INTO webhook_subscriptions (project_id, url, secret_sealed, secret_key_id, events, created_at)
+            SELECT id, 'http://127.0.0.1:9/matrix', '\x00'::bytea, 'matrix', ARRAY['workflow'], now() FROM projects WHERE name = @project
+            RETURNING id
+            """, db);
+        cmd.Parameters.AddWithValue("project", Project);
+        return ((long)(await cmd.ExecuteScalarAsync())!).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A delivery of a fresh webhook of P (with its stored body), for redelivery.</summary>
+    public async Task<string> FreshWebhookDeliveryAsync()
+    {
+        var hook = long.Parse(await FreshWebhookAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        await using var db = new NpgsqlConnection(_server.ConnectionString);
+        await db.OpenAsync();
+        await using var cmd = new NpgsqlCommand("""
+            WITH t AS (
+                INSERT INTO status_targets (channel, kind, workflow_id, subscription_id, acknowledged, next_attempt_at, done, created_at)
+                VALUES ('hook:' || @hook, 'hook-workflow', @workflow, @hook, 'succeeded', now(), true, now()) RETURNING id
+            )
+            INSERT INTO status_deliveries (target_id, message_id, state, event_type, method, url, body, status_code, attempted_at)
+            SELECT id, 'msg_matrix', 'succeeded', 'workflow.updated', 'POST', 'http://127.0.0.1:9/matrix', '\x7b7d'::bytea, 200, now() FROM t
+            RETURNING id
+            """, db);
+        cmd.Parameters.AddWithValue("hook", hook);
+        cmd.Parameters.AddWithValue("workflow", WorkflowId);
+        return ((long)(await cmd.ExecuteScalarAsync())!).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>A fresh user, for operations that disable or enable the one they name.</summary>
     public async Task<string> FreshUserAsync()
     {

@@ -27,6 +27,9 @@ public sealed class AuthorizationMatrixRequests(AuthorizationMatrixFarm farm)
         yield return new("/api/v1/rebuilds/", "id", true, () => Task.FromResult(Id(farm.RebuildId)));
         // Repository links belong to P; operations on one remove or reconcile it: each row gets its own.
         yield return new("/api/v1/links/", "id", true, farm.FreshLinkAsync);
+        // Webhooks belong to P; operations on one change or remove it, and a delivery is redelivered: each row gets its own.
+        yield return new("/api/v1/webhooks/", "id", true, farm.FreshWebhookAsync);
+        yield return new("/api/v1/webhook-deliveries/", "id", true, farm.FreshWebhookDeliveryAsync);
         yield return new("/api/v1/projects/", "name", true, () => Task.FromResult(AuthorizationMatrixFarm.Project));
         yield return new("/api/v1/projects/", "secret", false, () => Task.FromResult("MATRIX_SECRET"));
         yield return new("/api/v1/projects/", "suite", false, () => Task.FromResult("bookworm"));
