@@ -6,8 +6,9 @@ namespace Kiln.Bench;
 public sealed record BenchOptions
 {
     public const string Usage = """
-        usage: Kiln.Bench <lifecycle|ceiling|peer|graph|writes|claim|lists|auth|events|all> [options]
-          (lists is not part of all: 1M rows take minutes to generate and index)
+        usage: Kiln.Bench <lifecycle|ceiling|peer|graph|writes|claim|lists|auth|events|status|all> [options]
+          (lists and status are not part of all: 1M rows take minutes to generate and index;
+           status waits out a forge's minute of rate limiting, twice)
           --quick              small sizes: every subcommand together finishes in under 60 s
           --json FILE          also write {"name","metrics","ratios","environment"} to FILE
           --workers W          simulated workers = Hangfire workers = pgbench clients (default 8)
@@ -40,7 +41,7 @@ public sealed record BenchOptions
     /// <summary>The simulated workers' protocol in the lifecycle bench (and the worker count of peer and ceiling).</summary>
     public WorkerProtocol Protocol { get; init; } = new(1, 15, true);
 
-    public static readonly string[] Commands = ["lifecycle", "ceiling", "peer", "graph", "writes", "claim", "lists", "auth", "events", "all"];
+    public static readonly string[] Commands = ["lifecycle", "ceiling", "peer", "graph", "writes", "claim", "lists", "auth", "events", "status", "all"];
 
     public static BenchOptions? Parse(string[] args, out string? error)
     {

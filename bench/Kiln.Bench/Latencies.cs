@@ -14,6 +14,20 @@ public sealed class Latencies
         }
     }
 
+    /// <summary>Adds every duration <paramref name="other"/> holds.</summary>
+    public void AddAll(Latencies other)
+    {
+        double[] theirs;
+        lock (other._gate)
+        {
+            theirs = [.. other._ms];
+        }
+        lock (_gate)
+        {
+            _ms.AddRange(theirs);
+        }
+    }
+
     public int Count
     {
         get

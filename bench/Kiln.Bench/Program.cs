@@ -41,6 +41,7 @@ switch (options.Command)
     case "lists": await Step(() => ListsBench.RunAsync(cluster, options)); break;
     case "auth": await Step(() => AuthBench.RunAsync(cluster, options)); break;
     case "events": await Step(() => EventsBench.RunAsync(cluster, options)); break;
+    case "status": await Step(() => StatusBench.RunAsync(cluster, options)); break;
     default:
         var lifecycle = await Step(() => LifecycleBench.RunAsync(cluster, options));
         await Step(() => CeilingBench.RunAsync(cluster, options, lifecycle));
