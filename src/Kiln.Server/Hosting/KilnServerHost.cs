@@ -4,6 +4,7 @@ using Kiln.Server.Metrics;
 using Kiln.Server.Notices;
 using Kiln.Server.Repositories;
 using Kiln.Server.Security;
+using Kiln.Server.Web;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Database;
 using Kiln.Store.Engine;
@@ -233,6 +234,15 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             services.AddExceptionHandler<ApiExceptionHandler>();
             services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
             services.AddOpenApi("v1", o => o.AddKilnAccess());
+            // The web interface (docs/ui.md): Razor components rendered on the server, forms with anti-forgery tokens.
+            services.AddRazorComponents();
+            services.AddAntiforgery(o =>
+            {
+                o.Cookie.Name = "kiln_antiforgery";
+                o.Cookie.Path = "/ui";
+                o.Cookie.SameSite = Microsoft.AspNetCore.Http.SameSiteMode.Strict;
+            });
+            services.AddSingleton<Web.WebQueries>();
             // A query or route value that does not bind is a 400 naming it (ApiExceptionHandler), not an empty 400.
             services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
@@ -243,9 +253,11 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.UseEdgeTextValidation();
             app.UseRepositoryBasicAuth();
             app.UseKilnAccess();
+            app.UseWebSession();
             app.UseKilnRateLimits();
             app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
-            app.MapGet("/", () => Results.Redirect("/openapi/v1.json")).ExcludeFromDescription().Allow(AccessPolicy.Public);
+            app.MapGet("/", Web.WebUi.Root).ExcludeFromDescription().Allow(AccessPolicy.Public);
+            app.MapWebUi();
             app.MapWorkflowsApi();
             app.MapStatusReportsApi();
             app.MapWorkRequestsApi();

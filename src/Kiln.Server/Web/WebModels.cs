@@ -1,0 +1,46 @@
+using Kiln.Contracts;
+
+namespace Kiln.Server.Web;
+
+/// <summary>What every page's frame shows: who is signed in (null: anonymous), the forms' anti-forgery token, the current section.</summary>
+public sealed record Viewer(string? Name, bool IsAdmin, string FormToken, string Section, string Path);
+
+public sealed record DashboardModel(
+    Viewer Viewer, IReadOnlyList<QueueStatus> Queues, WorkerCounts Workers, IReadOnlyList<WorkflowView> Running,
+    IReadOnlyList<WorkflowView> Failures, IReadOnlyList<HeldWorkflowView> Held, IReadOnlyList<string> Notices);
+
+/// <param name="Next">The cursor of the next page, if there is one.</param>
+/// <param name="Shown">The count shown above the list: exact up to the cap, else "10,000+".</param>
+public sealed record WorkflowsModel(Viewer Viewer, string? Project, string? State, IReadOnlyList<WorkflowView> Items, string? Next, string? After, string Shown);
+
+/// <summary>One box of the graph picture: a job, or the matrix entries of one job name grouped.</summary>
+public sealed record GraphNode(string Name, IReadOnlyList<WorkRequestSummary> Members)
+{
+    /// <summary>The worst state among its members, for its colour: failed, running, pending, … succeeded.</summary>
+    public string State => Members.Select(m => m.State).OrderBy(StateRank).First();
+
+    public static int StateRank(string state) => state switch
+    {
+        "failed" => 0,
+        "cancelled" => 1,
+        "running" => 2,
+        "pending" => 3,
+        "blocked" => 4,
+        "skipped" => 5,
+        _ => 6,
+    };
+}
+
+/// <param name="Layers">The graph picture: columns by dependency depth, each a list of nodes.</param>
+/// <param name="CanAct">The viewer may cancel or retry it.</param>
+public sealed record WorkflowModel(
+    Viewer Viewer, WorkflowView Workflow, string? Submitter, string Trigger, IReadOnlyList<IReadOnlyList<GraphNode>> Layers,
+    IReadOnlyList<StatusReportView> Reports, bool CanAct, string? Message, string Version);
+
+/// <param name="Attempt">The attempt whose log is shown.</param>
+public sealed record JobModel(
+    Viewer Viewer, WorkRequestView Job, string Workflow, int Attempt, IReadOnlyList<ArtifactView> Artifacts, string? Explanation, bool CanAct, string? Message, string Version);
+
+public sealed record SignInModel(Viewer Viewer, string? Error, string? ReturnUrl);
+
+public sealed record MessageModel(Viewer Viewer, string Title, string Text);

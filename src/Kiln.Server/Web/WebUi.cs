@@ -1,0 +1,313 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Kiln.Contracts;
+using Kiln.Core;
+using Kiln.Core.Security;
+using Kiln.Server.Security;
+using Kiln.Server.Web.Pages;
+using Kiln.Store.Artifacts;
+using Kiln.Store.Engine;
+using Kiln.Store.Identity;
+using Kiln.Store.Logs;
+using Kiln.Store.Notices;
+using Kiln.Store.Outbox;
+using Kiln.Store.Scheduling;
+using Kiln.Store.Status;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Kiln.Server.Web;
+
+/// <summary>
+/// The web interface (docs/ui.md): server-rendered pages under <c>/ui</c> (Razor components,
+/// rendered statically), a stylesheet and a script served from the assembly, and two kinds of
+/// server-sent events — a page's version (the workflow or job page reloads its content when it
+/// changes) and a log's new bytes. Pages read through the same stores and access checks as the
+/// API; the browser's caller comes from its session cookie (<see cref="WebSession"/>).
+/// </summary>
+public static class WebUi
+{
+    /// <summary>How much of a log the job page loads at first, and per "earlier" step.</summary>
+    public const int LogWindowBytes = 256 * 1024;
+
+    /// <summary>Rows per page of the workflows list; the count above it stops at <see cref="CountCap"/>.</summary>
+    public const int PageSize = 50;
+
+    public const int CountCap = 10_000;
+
+    public static IEndpointRouteBuilder MapWebUi(this IEndpointRouteBuilder routes)
+    {
+        var ui = routes.MapGroup("/ui").ExcludeFromDescription().Allow(AccessPolicy.Public);
+        ui.MapGet("/", DashboardAsync);
+        ui.MapGet("/workflows", WorkflowsAsync);
+        ui.MapGet("/workflows/{id:long}", WorkflowAsync);
+        ui.MapGet("/workflows/{id:long}/live", (long id, HttpContext http, WebQueries q, ProjectAccess access) =>
+            LiveAsync(http, () => access.WorkflowAsync(http, id, ProjectNeed.Read), ct => q.WorkflowVersionAsync(id, ct)));
+        ui.MapPost("/workflows/{id:long}/cancel", (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) => WorkflowActionAsync(id, "cancel", http, actions, access, ct));
+        ui.MapPost("/workflows/{id:long}/retry", (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) => WorkflowActionAsync(id, "retry", http, actions, access, ct));
+        ui.MapGet("/work-requests/{id:long}", JobAsync);
+        ui.MapGet("/work-requests/{id:long}/live", (long id, HttpContext http, WebQueries q, ProjectAccess access) =>
+            LiveAsync(http, () => access.WorkRequestAsync(http, id, ProjectNeed.Read), ct => q.WorkRequestVersionAsync(id, ct)));
+        ui.MapPost("/work-requests/{id:long}/cancel", (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) => JobActionAsync(id, "cancel", http, actions, access, ct));
+        ui.MapPost("/work-requests/{id:long}/retry", (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) => JobActionAsync(id, "retry", http, actions, access, ct));
+        ui.MapGet("/work-requests/{id:long}/log/range", WebLogs.RangeAsync);
+        ui.MapGet("/work-requests/{id:long}/log/stream", WebLogs.StreamAsync);
+        ui.MapGet("/work-requests/{id:long}/log/raw", WebLogs.RawAsync);
+        ui.MapGet("/sign-in", (HttpContext http, string? returnUrl) => Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), null, LocalOrNull(returnUrl))));
+        ui.MapPost("/sign-in", SignInAsync);
+        ui.MapPost("/sign-out", SignOutAsync);
+        ui.MapGet("/static/{file}", WebAssets.Serve);
+        return routes;
+    }
+
+    /// <summary><c>/</c>: a browser goes to the dashboard, anything else to the OpenAPI document.</summary>
+    public static IResult Root(HttpContext http) =>
+        Results.Redirect(http.Request.Headers.Accept.ToString().Contains("text/html", StringComparison.OrdinalIgnoreCase) ? "/ui/" : "/openapi/v1.json");
+
+    internal static Viewer ViewerOf(HttpContext http, string section)
+    {
+        var caller = Caller.Of(http);
+        return new Viewer(caller.User?.Name, caller.IsAdmin, WebSession.FormToken(http), section, http.Request.Path + http.Request.QueryString);
+    }
+
+    internal static RazorComponentResult Page<TPage>(object model, int status = StatusCodes.Status200OK) where TPage : IComponent =>
+        new RazorComponentResult<TPage>(new Dictionary<string, object?> { ["Model"] = model }) { StatusCode = status };
+
+    internal static IResult Message(HttpContext http, int status, string title, string text) =>
+        Page<MessagePage>(new MessageModel(ViewerOf(http, ""), title, text), status);
+
+    private static async Task<IResult> DashboardAsync(
+        HttpContext http, StatusStore status, QueryStore queries, HeldStore held, NoticeStore notices, ProjectAccess access, CancellationToken ct)
+    {
+        var hidden = await access.HiddenProjectsAsync(http);
+        var failures = await queries.ListWorkflowsAsync(null, WorkflowState.Failed, null, 10, ct, hidden);
+        var running = await queries.ListWorkflowsAsync(null, WorkflowState.Running, null, 10, ct, hidden);
+        var heldPage = await held.ListAsync(new HeldFilter(Hidden: hidden), 0, 10, ct);
+        return Page<DashboardPage>(new DashboardModel(
+            ViewerOf(http, "dashboard"), await status.QueuesAsync(ct), await status.WorkersAsync(ct), running.Items, failures.Items, heldPage.Items,
+            [.. (await notices.ActiveAsync(ct)).Select(n => $"{n.Severity}: {n.Text}")]));
+    }
+
+    private static async Task<IResult> WorkflowsAsync(
+        HttpContext http, QueryStore queries, ProjectAccess access, string? project, string? state, string? after, CancellationToken ct)
+    {
+        project = string.IsNullOrWhiteSpace(project) ? null : project.Trim();
+        state = string.IsNullOrWhiteSpace(state) ? null : state;
+        if (state is not null && !WorkflowState.All.Contains(state))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "No such state", $"'{state}' is not a workflow state; use one of {string.Join(", ", WorkflowState.All)}.");
+        }
+        long? cursor = null;
+        if (after is not null)
+        {
+            if (!long.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var c))
+            {
+                return Message(http, StatusCodes.Status400BadRequest, "Bad page", "'after' must be a workflow id from a 'next' link.");
+            }
+            cursor = c;
+        }
+        var viewer = ViewerOf(http, "workflows");
+        if (project is not null && (project.Length > 64 || await access.ProjectAsync(http, project, ProjectNeed.Read) is not null))
+        {
+            return Page<WorkflowsPage>(new WorkflowsModel(viewer, project, state, [], null, after, "0"));
+        }
+        var hidden = await access.HiddenProjectsAsync(http);
+        var page = await queries.ListWorkflowsAsync(project, state, cursor, PageSize, ct, hidden);
+        var shown = cursor is null
+            ? Count(await queries.ListWorkflowsAsync(project, state, null, CountCap, ct, hidden) is { } probe ? probe.Items.Count + (probe.Next is null ? 0 : 1) : 0)
+            : "";
+        return Page<WorkflowsPage>(new WorkflowsModel(viewer, project, state, page.Items, page.Next, after, shown));
+    }
+
+    /// <summary>"1,234", or "10,000+" past the cap.</summary>
+    internal static string Count(int n) => n > CountCap ? CountCap.ToString("N0", CultureInfo.InvariantCulture) + "+" : n.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static async Task<IResult> WorkflowAsync(
+        long id, HttpContext http, QueryStore queries, WebQueries web, OutboxQueries outbox, ProjectAccess access, string? message, CancellationToken ct)
+    {
+        if (await access.WorkflowAsync(http, id, ProjectNeed.Read) is not null || await queries.GetWorkflowAsync(id, ct) is not { } workflow)
+        {
+            return Message(http, StatusCodes.Status404NotFound, "Not found", $"Workflow {id} does not exist, or you may not see it. Sign in to see private projects.");
+        }
+        var (submitter, trigger) = await web.OriginAsync(id, ct);
+        var needs = await web.NeedsAsync(id, ct);
+        var canAct = !Caller.Of(http).IsAnonymous && await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) is null;
+        return Page<WorkflowPage>(new WorkflowModel(
+            ViewerOf(http, "workflows"), workflow, submitter, trigger, WorkflowGraph.Layers(workflow.Jobs ?? [], needs),
+            await outbox.OfWorkflowAsync(id, ct), canAct, Short(message), await web.WorkflowVersionAsync(id, ct) ?? ""));
+    }
+
+    private static async Task<IResult> JobAsync(
+        long id, int? attempt, HttpContext http, QueryStore queries, WebQueries web, ArtifactStore artifacts, ExplainStore explain, ProjectAccess access,
+        string? message, CancellationToken ct)
+    {
+        if (await access.WorkRequestAsync(http, id, ProjectNeed.Read) is not null || await queries.GetWorkRequestAsync(id, ct) is not { } job)
+        {
+            return Message(http, StatusCodes.Status404NotFound, "Not found", $"Work request {id} does not exist, or you may not see it. Sign in to see private projects.");
+        }
+        var shown = attempt is { } a && a >= 1 && a <= job.Summary.Attempt ? a : job.Summary.Attempt;
+        var workflow = await queries.GetWorkflowAsync(job.Summary.WorkflowId, ct);
+        string? why = null;
+        if (job.Summary.State is WorkRequestState.Pending or WorkRequestState.Blocked && await explain.ExplainAsync(id, ct) is { } e)
+        {
+            why = string.Join(" ", [e.Summary, .. e.Reasons.Select(r => r.Message)]);
+        }
+        var canAct = !Caller.Of(http).IsAnonymous && await access.WorkRequestAsync(http, id, ProjectNeed.CancelOrRetry) is null;
+        return Page<JobPage>(new JobModel(
+            ViewerOf(http, "workflows"), job, workflow?.Name ?? "", shown, shown > 0 ? await artifacts.ListAsync(id, shown, 500, ct) : [], why, canAct, Short(message),
+            await web.WorkRequestVersionAsync(id, ct) ?? ""));
+    }
+
+    private static string? Short(string? message) => message is { Length: > 0 and <= 300 } ? message : null;
+
+    private static async Task<IResult> WorkflowActionAsync(long id, string action, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct)
+    {
+        if (!await WebSession.ValidAsync(http))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+        }
+        if (await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) is not null)
+        {
+            return Message(http, StatusCodes.Status403Forbidden, "Not allowed", $"You may not {action} workflow {id}: that takes a maintainer of its project, or the contributor who submitted it.");
+        }
+        var result = action == "cancel" ? await actions.CancelWorkflowAsync(id, ct) : await actions.RetryWorkflowAsync(id, ct);
+        return Results.Redirect($"/ui/workflows/{id}?message={Uri.EscapeDataString(result.Response.Message)}", permanent: false, preserveMethod: false);
+    }
+
+    private static async Task<IResult> JobActionAsync(long id, string action, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct)
+    {
+        if (!await WebSession.ValidAsync(http))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+        }
+        if (await access.WorkRequestAsync(http, id, ProjectNeed.CancelOrRetry) is not null)
+        {
+            return Message(http, StatusCodes.Status403Forbidden, "Not allowed", $"You may not {action} work request {id}: that takes a maintainer of its project, or the contributor who submitted it.");
+        }
+        var result = action == "cancel" ? await actions.CancelWorkRequestAsync(id, ct) : await actions.RetryWorkRequestAsync(id, ct);
+        return Results.Redirect($"/ui/work-requests/{id}?message={Uri.EscapeDataString(result.Response.Message)}");
+    }
+
+    private static async Task<IResult> SignInAsync(HttpContext http, IdentityStore identity, TokenStore tokens, CancellationToken ct)
+    {
+        if (!http.Request.HasFormContentType || !await WebSession.ValidAsync(http))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The sign-in form was not sent from this page (or it expired). Reload it and try again.");
+        }
+        var form = await http.Request.ReadFormAsync(ct);
+        var token = form["token"].ToString().Trim();
+        var returnUrl = LocalOrNull(form["returnUrl"].ToString());
+        string? error = null;
+        AuthenticatedUser? user = null;
+        if (token.Length == 0)
+        {
+            error = "Paste an API token: 'kiln token create --comment browser' makes one.";
+        }
+        else if (token.Length > 512 || TokenFormat.KindOf(token) != TokenKind.Api)
+        {
+            error = "That is not an API token (they start with kiln_pat_). Make one with 'kiln token create'.";
+        }
+        else
+        {
+            (user, var why) = await identity.AuthenticateAsync(token, ct);
+            if (user is null)
+            {
+                error = why switch
+                {
+                    TokenRefusal.Revoked => "This token was revoked. Make a new one with 'kiln token create'.",
+                    TokenRefusal.Expired => "This token has expired. Make a new one with 'kiln token create'.",
+                    TokenRefusal.UserDisabled => "This token's user is disabled; ask a farm admin.",
+                    _ => "Unknown token. Check that you pasted all of it, or make a new one with 'kiln token create'.",
+                };
+            }
+        }
+        if (user is null)
+        {
+            return Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), error, returnUrl), StatusCodes.Status400BadRequest);
+        }
+        var caller = Caller.Of(http) with { User = user };
+        var session = await tokens.CreateAsync(user.UserId, "web interface sign-in", user.Scopes, DateTimeOffset.UtcNow + WebSession.Lifetime, caller.Actor, ct);
+        WebSession.Set(http, session.Token);
+        return Results.Redirect(returnUrl ?? "/ui/");
+    }
+
+    private static async Task<IResult> SignOutAsync(HttpContext http, TokenStore tokens, CancellationToken ct)
+    {
+        if (!await WebSession.ValidAsync(http))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Reload the page and try again.");
+        }
+        var caller = Caller.Of(http);
+        if (caller.User is { } user)
+        {
+            await tokens.RevokeAsync(user.TokenId, user.UserId, caller.Actor, ct);
+        }
+        WebSession.Clear(http);
+        return Results.Redirect("/ui/");
+    }
+
+    /// <summary>A path on this server (no scheme, no host, no "//"), else null: sign-in never sends a browser elsewhere.</summary>
+    internal static string? LocalOrNull(string? url) =>
+        url is { Length: > 0 and < 2048 } && url.StartsWith("/ui", StringComparison.Ordinal) && !url.StartsWith("//", StringComparison.Ordinal) && !url.Contains('\\', StringComparison.Ordinal)
+            ? url : null;
+
+    /// <summary>
+    /// Server-sent events carrying a page's version: one at once, then one each time it changes
+    /// (checked every second), until the client goes away. The page's script reloads its content
+    /// on a change; a final state ends the stream with an <c>end</c> event.
+    /// </summary>
+    private static async Task LiveAsync(HttpContext http, Func<Task<IResult?>> check, Func<CancellationToken, Task<string?>> version)
+    {
+        if (await check() is not null)
+        {
+            http.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+        var ct = http.RequestAborted;
+        StartEvents(http);
+        string? last = null;
+        try
+        {
+            for (var i = 0; i < 3600 && !ct.IsCancellationRequested; i++)
+            {
+                var now = await version(ct);
+                if (now != last)
+                {
+                    await SendAsync(http, "version", now ?? "", ct);
+                    last = now;
+                }
+                if (now is null || IsFinal(now))
+                {
+                    await SendAsync(http, "end", now ?? "", ct);
+                    return;
+                }
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static bool IsFinal(string version) =>
+        version.Split(':')[0] is WorkflowState.Succeeded or WorkflowState.Failed or WorkflowState.Cancelled or WorkRequestState.Skipped;
+
+    internal static void StartEvents(HttpContext http)
+    {
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        http.Response.Headers["X-Accel-Buffering"] = "no";
+    }
+
+    /// <summary>One event; <paramref name="data"/> is sent JSON-encoded, so it is one line whatever it holds.</summary>
+    internal static async Task SendAsync(HttpContext http, string name, string data, CancellationToken ct)
+    {
+        var text = $"event: {name}\ndata: {JsonSerializer.Serialize(data)}\n\n";
+        await http.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        await http.Response.Body.FlushAsync(ct);
+    }
+}

@@ -1,0 +1,247 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using Kiln.Contracts;
+using Kiln.Core.Security;
+using Kiln.Store.Identity;
+using Kiln.Store.Logs;
+using Kiln.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using Npgsql;
+
+namespace Kiln.Engine.Tests.Web;
+
+/// <summary>
+/// The web interface in a real browser (Debian's Chromium through Playwright) against a real
+/// server and PostgreSQL: sign-in, a workflow page that follows its workflow to success without
+/// a reload, a live log, a 200 MB log opened by its tail, escaping, and the buttons by role.
+/// </summary>
+public sealed class BrowserTests(ServerFixture server, BrowserFixture browser) : IClassFixture<ServerFixture>, IClassFixture<BrowserFixture>
+{
+    private async Task<IPage> SignedInAsync(string token, bool dark = false)
+    {
+        var page = await browser.PageAsync(server.Host.Url, dark);
+        await page.GotoAsync("/ui/sign-in");
+        await page.GetByLabel("API token").FillAsync(token);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync("**/ui/");
+        return page;
+    }
+
+    private async Task<(long Workflow, long Job)> SubmitAsync(string queue, string project = "web-ui")
+    {
+        using var response = await server.Client.PostAsJsonAsync("/api/v1/workflows", new WorkflowDocument
+        {
+            Name = "web-" + queue,
+            Project = project,
+            Jobs = new() { ["build"] = new JobDocument { Run = "make", Requires = new() { Queue = queue } } },
+        });
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var id = (await response.Content.ReadFromJsonAsync<SubmitWorkflowResponse>())!.Id;
+        var workflow = await server.Client.GetFromJsonAsync<WorkflowView>($"/api/v1/workflows/{id}");
+        return (id, Assert.Single(workflow!.Jobs!).Id);
+    }
+
+    private async Task<(HttpClient Worker, Assignment Job)> ClaimAsync(string queue)
+    {
+        var worker = await server.RegisterWorkerAsync("web-" + queue, queues: [queue]);
+        var claim = await PoolSetup.ClaimAsync(worker);
+        return (worker, Assert.Single(claim.Assignments));
+    }
+
+    private static async Task AppendAsync(HttpClient worker, Assignment job, long offset, string text)
+    {
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(text));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/work-requests/{job.WorkRequestId}/log?attempt={job.Attempt}&offset={offset}") { Content = content };
+        request.Headers.Add(LeaseHeaders.LeaseToken, job.LeaseToken.ToString());
+        using var response = await worker.SendAsync(request);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private static async Task CompleteAsync(HttpClient worker, Assignment job)
+    {
+        using var done = await worker.PostAsJsonAsync($"/api/v1/work-requests/{job.WorkRequestId}/complete", new CompleteRequest(job.LeaseToken, "succeeded", 0, null));
+        done.EnsureSuccessStatusCode();
+    }
+
+    [Fact]
+    public async Task Signing_in_with_a_token_starts_a_session_of_its_own_and_signing_out_revokes_it()
+    {
+        var page = await browser.PageAsync(server.Host.Url);
+        await page.GotoAsync("/ui/sign-in");
+        await page.GetByLabel("API token").FillAsync("not-a-token");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("That is not an API token");
+        await BrowserFixture.ScreenshotAsync(page, "sign-in");
+
+        await page.GetByLabel("API token").FillAsync(server.AdminToken);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(page.Locator(".who .user")).ToHaveTextAsync("admin (admin)");
+        var cookie = Assert.Single(await page.Context.CookiesAsync(), c => c.Name == "kiln_session");
+        Assert.True(cookie.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Lax, cookie.SameSite);
+        Assert.Equal("/ui", cookie.Path);
+        Assert.NotEqual(server.AdminToken, cookie.Value);
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "Sign in" })).ToBeVisibleAsync();
+        // The session's token is revoked: the cookie, replayed, authenticates nobody.
+        var (user, why) = await server.Host.Services.GetRequiredService<IdentityStore>().AuthenticateAsync(cookie.Value, CancellationToken.None);
+        Assert.Null(user);
+        Assert.Equal(TokenRefusal.Revoked, why);
+    }
+
+    [Fact]
+    public async Task A_workflow_page_follows_its_workflow_to_success_without_a_reload()
+    {
+        var (workflow, _) = await SubmitAsync("web-live");
+        var page = await SignedInAsync(server.AdminToken);
+        await page.GotoAsync($"/ui/workflows/{workflow}");
+        await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("running");
+        await page.EvaluateAsync("() => { window.kilnMarker = 'same page'; }");
+        await BrowserFixture.ScreenshotAsync(page, "workflow");
+
+        var (worker, job) = await ClaimAsync("web-live");
+        await CompleteAsync(worker, job);
+
+        await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("succeeded", new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator("#jobs-table .state").First).ToHaveTextAsync("succeeded");
+        Assert.Equal("same page", await page.EvaluateAsync<string>("() => window.kilnMarker"));
+    }
+
+    [Fact]
+    public async Task A_live_log_follows_new_lines_and_renders_script_tags_and_ansi_escapes_as_text()
+    {
+        var (_, id) = await SubmitAsync("web-log");
+        var (worker, job) = await ClaimAsync("web-log");
+        var first = "starting the build\n";
+        await AppendAsync(worker, job, 0, first);
+        var page = await SignedInAsync(server.AdminToken);
+        await page.GotoAsync($"/ui/work-requests/{id}");
+        await Assertions.Expect(page.Locator("#log")).ToContainTextAsync("starting the build");
+
+        var hostile = "<script>window.kilnPwned = 1</script><img src=x onerror=\"window.kilnPwned = 2\">\n\u001b[31mred text\u001b[0m and \u001b[1mbold\u001b[0m\n";
+        await AppendAsync(worker, job, Encoding.UTF8.GetByteCount(first), hostile);
+        await Assertions.Expect(page.Locator("#log")).ToContainTextAsync("red text", new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator("#log")).ToContainTextAsync("<script>window.kilnPwned = 1</script>");
+        await Assertions.Expect(page.Locator("#log .ansi-31")).ToHaveTextAsync("red text");
+        await Assertions.Expect(page.Locator("#log .ansi-bold")).ToHaveTextAsync("bold");
+        Assert.Equal(0, await page.Locator("#log script, #log img").CountAsync());
+        Assert.Null(await page.EvaluateAsync<int?>("() => window.kilnPwned ?? null"));
+        Assert.DoesNotContain("\u001b", await page.Locator("#log").TextContentAsync() ?? "", StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator("#L2")).ToBeAttachedAsync();
+        await BrowserFixture.ScreenshotAsync(page, "job");
+
+        await CompleteAsync(worker, job);
+        await Assertions.Expect(page.Locator("#log[data-complete=true]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator("#job-summary .state").First).ToHaveTextAsync("succeeded", new() { Timeout = 15_000 });
+    }
+
+    [Fact]
+    public async Task A_200_MB_log_opens_with_its_tail_and_loads_earlier_ranges_on_demand()
+    {
+        var (_, id) = await SubmitAsync("web-big");
+        var (worker, job) = await ClaimAsync("web-big");
+        // Written where the log store keeps it (as 200 appends of 1 MiB would leave it).
+        var path = server.Host.Services.GetRequiredService<LogStore>().PathOf(id, job.Attempt, job.LeaseToken);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        const long size = 200L * 1024 * 1024;
+        await using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 20))
+        {
+            var line = Encoding.ASCII.GetBytes(new string('x', 99) + "\n");
+            for (long written = 0; written < size - 100; written += line.Length)
+            {
+                await file.WriteAsync(line);
+            }
+            await file.WriteAsync(Encoding.ASCII.GetBytes("the very last line\n"));
+        }
+        await CompleteAsync(worker, job);
+
+        var page = await SignedInAsync(server.AdminToken, dark: true);
+        await page.GotoAsync($"/ui/work-requests/{id}");
+        await Assertions.Expect(page.Locator("#log")).ToContainTextAsync("the very last line");
+        await Assertions.Expect(page.Locator("#log-info")).ToContainTextAsync("of 200.0 MiB");
+        await BrowserFixture.ScreenshotAsync(page, "job-large-log", dark: true);
+        var lines = await page.Locator("#log .line").CountAsync();
+        Assert.InRange(lines, 2000, 3000); // 256 KiB of 100-byte lines, not 2 million
+        var earlier = page.Locator("#log-earlier");
+        await Assertions.Expect(earlier).ToBeVisibleAsync();
+        await earlier.ClickAsync();
+        await page.WaitForFunctionAsync($"() => document.querySelectorAll('#log .line').length > {lines + 2000}");
+        Assert.InRange(await page.Locator("#log .line").CountAsync(), lines + 2000, lines + 3000);
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "Raw log" })).ToHaveAttributeAsync("href", $"/ui/work-requests/{id}/log/raw?attempt={job.Attempt}");
+    }
+
+    [Fact]
+    public async Task Cancel_and_retry_are_buttons_for_a_maintainer_and_absent_for_a_viewer_or_anonymous()
+    {
+        const string project = "web-private";
+        var services = server.Host.Services;
+        var identity = services.GetRequiredService<IdentityStore>();
+        var access = services.GetRequiredService<AccessStore>();
+        var admin = (await identity.FirstAdminIdAsync(CancellationToken.None))!.Value;
+        Assert.NotNull(await access.CreateProjectAsync(project, admin, isPrivate: true, "", CancellationToken.None));
+        var roles = new Dictionary<string, string>();
+        await using (var db = NpgsqlDataSource.Create(server.ConnectionString))
+        {
+            foreach (var role in new[] { "viewer", "maintainer" })
+            {
+                await using var cmd = db.CreateCommand("WITH u AS (INSERT INTO users (name, created_at) VALUES ($1, now()) RETURNING id) " +
+                    "INSERT INTO project_members (project_id, user_id, role, added_at) SELECT p.id, u.id, $2, now() FROM projects p, u WHERE p.name = $3 RETURNING user_id");
+                cmd.Parameters.AddWithValue("web-" + role);
+                cmd.Parameters.AddWithValue(role);
+                cmd.Parameters.AddWithValue(project);
+                var user = (long)(await cmd.ExecuteScalarAsync())!;
+                roles[role] = (await identity.CreateTokenAsync(user, "web test", Scopes.All, null, CancellationToken.None)).Token;
+            }
+        }
+        var (workflow, _) = await SubmitAsync("web-roles", project);
+
+        var anonymous = await browser.PageAsync(server.Host.Url);
+        var hidden = await anonymous.GotoAsync($"/ui/workflows/{workflow}");
+        Assert.Equal(404, hidden!.Status);
+
+        var viewer = await SignedInAsync(roles["viewer"]);
+        await viewer.GotoAsync($"/ui/workflows/{workflow}");
+        await Assertions.Expect(viewer.Locator("#summary .state").First).ToHaveTextAsync("running");
+        Assert.Equal(0, await viewer.GetByRole(AriaRole.Button, new() { Name = "Cancel workflow" }).CountAsync());
+
+        var maintainer = await SignedInAsync(roles["maintainer"], dark: true);
+        await maintainer.GotoAsync($"/ui/workflows/{workflow}");
+        await BrowserFixture.ScreenshotAsync(maintainer, "workflow", dark: true);
+        await maintainer.GetByRole(AriaRole.Button, new() { Name = "Cancel workflow" }).ClickAsync();
+        await Assertions.Expect(maintainer.Locator("#summary .state").First).ToHaveTextAsync("cancelled");
+        await Assertions.Expect(maintainer.GetByRole(AriaRole.Status)).ToContainTextAsync("cancel");
+        await maintainer.GetByRole(AriaRole.Button, new() { Name = "Retry failed jobs" }).ClickAsync();
+        await Assertions.Expect(maintainer.Locator("#summary .state").First).ToHaveTextAsync("running");
+        Assert.Equal(0, await viewer.GetByRole(AriaRole.Button, new() { Name = "Retry failed jobs" }).CountAsync());
+    }
+
+    [Fact]
+    public async Task The_dashboard_and_workflows_list_show_the_farm_and_page_by_keyset()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            await SubmitAsync("web-list", "web-list");
+        }
+        foreach (var dark in new[] { false, true })
+        {
+            var page = await SignedInAsync(server.AdminToken, dark);
+            await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Queues" })).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("table").First).ToContainTextAsync("web-list");
+            await BrowserFixture.ScreenshotAsync(page, "dashboard", dark);
+            await page.GotoAsync("/ui/workflows?project=web-list");
+            await Assertions.Expect(page.Locator(".count")).ToHaveTextAsync("3 workflows");
+            await Assertions.Expect(page.Locator("table.workflows tbody tr")).ToHaveCountAsync(3);
+            await BrowserFixture.ScreenshotAsync(page, "workflows", dark);
+        }
+        var anonymous = await browser.PageAsync(server.Host.Url);
+        var root = await anonymous.GotoAsync("/");
+        Assert.EndsWith("/ui/", anonymous.Url, StringComparison.Ordinal);
+        Assert.Equal(200, root!.Status);
+        var headers = await root.AllHeadersAsync();
+        Assert.Contains("script-src 'self'", headers["content-security-policy"], StringComparison.Ordinal);
+    }
+}
