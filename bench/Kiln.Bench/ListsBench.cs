@@ -111,6 +111,8 @@ public static class ListsBench
         result.Metric("worst_p50_ms", latencies.Max(l => l.Percentile(50)));
         result.Notes.Add($"worst p99: {worst.Name} {worst.P99.ToString("F1", CultureInfo.InvariantCulture)} ms (goal <= {GoalP99Ms} ms)");
 
+        await PagesBench.RunAsync(kiln, data, result, o.Quick ? 10 : 50);
+
         var slowest = Enumerable.Range(0, pairs.Count).OrderByDescending(i => latencies[i].Percentile(50)).Take(ExplainedPairs).ToList();
         await ExplainAsync(cluster, kiln, [.. slowest.Select(i => pairs[i].Url)]);
         return result;

@@ -46,7 +46,7 @@ public static class HeldApi
     }
 
     /// <summary>What an approval or discard uses, as one parameter.</summary>
-    private sealed record Services(HeldStore Held, WorkflowHolds Holds, GraphActions Actions, ConcurrencyStore Concurrency, ProjectAccess Access, AuditStore Audit);
+    internal sealed record Services(HeldStore Held, WorkflowHolds Holds, GraphActions Actions, ConcurrencyStore Concurrency, ProjectAccess Access, AuditStore Audit);
 
     private static async Task<IResult> ListAsync(
         HttpContext http, HeldStore held, ProjectAccess access, string? project, string? rule, string? limit, string? after, CancellationToken ct)
@@ -80,6 +80,13 @@ public static class HeldApi
         {
             return invalid;
         }
+        var (refusal, response) = await ApplyAsync(http, s, body!, approve, ct);
+        return refusal ?? TypedResults.Ok(response);
+    }
+
+    /// <summary>Approves or discards a valid selection: the refusal, or what was done (the web interface's buttons call this too).</summary>
+    internal static async Task<(IResult? Refusal, HeldActionResponse? Done)> ApplyAsync(HttpContext http, Services s, HeldSelection body, bool approve, CancellationToken ct)
+    {
         var caller = Caller.Of(http);
         IReadOnlyList<(HeldWorkflowView View, long ProjectId)> selected;
         if (body!.Ids is { } ids)
@@ -88,22 +95,22 @@ public static class HeldApi
             {
                 if (await s.Access.WorkflowAsync(http, id, ProjectNeed.Own) is { } refused)
                 {
-                    return refused;
+                    return (refused, null);
                 }
             }
             selected = await s.Held.SelectAsync(new HeldFilter(Ids: [.. ids.Distinct()]), 0, MaxIds, ct);
             var notHeld = ids.Distinct().Where(id => !selected.Any(x => x.View.Id == id)).Order().ToList();
             if (notHeld.Count > 0)
             {
-                return ApiProblems.Conflict("ids", $"workflow{(notHeld.Count == 1 ? "" : "s")} {string.Join(", ", notHeld.Take(10))} {(notHeld.Count == 1 ? "is" : "are")} not held " +
-                    "(already approved, discarded or never held), so nothing was done; see kiln held list");
+                return (ApiProblems.Conflict("ids", $"workflow{(notHeld.Count == 1 ? "" : "s")} {string.Join(", ", notHeld.Take(10))} {(notHeld.Count == 1 ? "is" : "are")} not held " +
+                    "(already approved, discarded or never held), so nothing was done; see kiln held list"), null);
             }
         }
         else
         {
             if (body.Project is { } name && await s.Access.ProjectAsync(http, name, ProjectNeed.Own) is { } refused)
             {
-                return refused;
+                return (refused, null);
             }
             // Without a project named, an owner's selection covers the projects it owns; an admin's, every project.
             long[]? owned = caller.IsAdmin ? null
@@ -135,7 +142,7 @@ public static class HeldApi
             await s.Audit.RecordAsync(caller.Actor, approve ? "held.approve" : "held.discard", $"project:{project.Key}",
                 new { workflows = project.Select(x => x.View.Id).ToArray(), rule = body.Rule, first = body.First, all = body.All }, ct);
         }
-        return TypedResults.Ok(new HeldActionResponse(running, queued, discarded, Message(approve, running.Count, queued.Count, discarded.Count, body)));
+        return (null, new HeldActionResponse(running, queued, discarded, Message(approve, running.Count, queued.Count, discarded.Count, body)));
     }
 
     private static string Message(bool approve, int running, int queued, int discarded, HeldSelection selection)

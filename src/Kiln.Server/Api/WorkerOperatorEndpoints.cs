@@ -43,7 +43,7 @@ internal static class WorkerOperatorEndpoints
     public static IResult Disabled(string name) => ApiProblems.Status(StatusCodes.Status403Forbidden, "Worker disabled",
         $"worker '{name}' is disabled by an operator; enable it with 'kiln worker enable {name}' (POST /api/v1/workers/{name}/enable), then start it again");
 
-    private static async Task<IResult> DisableAsync(string name, HttpContext http, WorkerStore workers, ReportStore reports, AuditStore audit, CancellationToken ct)
+    internal static async Task<IResult> DisableAsync(string name, HttpContext http, WorkerStore workers, ReportStore reports, AuditStore audit, CancellationToken ct)
     {
         if (Invalid(name) is { } problem)
         {
@@ -82,7 +82,7 @@ internal static class WorkerOperatorEndpoints
         return TypedResults.Ok(new ActionResponse(released.Count, message));
     }
 
-    private static async Task<IResult> EnableAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
+    internal static async Task<IResult> EnableAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
     {
         if (Invalid(name) is { } problem)
         {
@@ -101,7 +101,7 @@ internal static class WorkerOperatorEndpoints
             : new ActionResponse(0, $"worker '{name}' is not disabled; nothing changed"));
     }
 
-    private static async Task<IResult> ApproveAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
+    internal static async Task<IResult> ApproveAsync(string name, HttpContext http, WorkerStore workers, AuditStore audit, CancellationToken ct)
     {
         if (Invalid(name) is { } problem)
         {

@@ -35,7 +35,14 @@ public sealed record GraphNode(string Name, IReadOnlyList<WorkRequestSummary> Me
 /// <param name="CanAct">The viewer may cancel or retry it.</param>
 public sealed record WorkflowModel(
     Viewer Viewer, WorkflowView Workflow, string? Submitter, string Trigger, IReadOnlyList<IReadOnlyList<GraphNode>> Layers,
-    IReadOnlyList<StatusReportView> Reports, bool CanAct, string? Message, string Version);
+    IReadOnlyList<StatusReportView> Reports, bool CanAct, string? Message, string Version)
+{
+    /// <summary>The workflow is held by the storm guard and the viewer may approve or discard it (an owner or an admin).</summary>
+    public bool CanApprove { get; init; }
+
+    /// <summary>Every row of the jobs table (<c>?jobs=all</c>), not only the first 500.</summary>
+    public bool ShowAllJobs { get; init; }
+}
 
 /// <param name="Attempt">The attempt whose log is shown.</param>
 public sealed record JobModel(
@@ -44,3 +51,14 @@ public sealed record JobModel(
 public sealed record SignInModel(Viewer Viewer, string? Error, string? ReturnUrl);
 
 public sealed record MessageModel(Viewer Viewer, string Title, string Text);
+
+public sealed record ProjectsModel(Viewer Viewer, IReadOnlyList<ProjectView> Items, string? Next);
+
+public sealed record ProjectModel(Viewer Viewer, ProjectView Project, IReadOnlyList<WorkflowView> Recent, IReadOnlyList<HeldWorkflowView> Held);
+
+public sealed record EventsModel(Viewer Viewer, string? Source, string? State, IReadOnlyList<EventSummary> Items, string? Next);
+
+public sealed record EventModel(Viewer Viewer, EventView Event);
+
+/// <param name="CanOperate">The viewer is a farm admin: approve, disable and enable buttons.</param>
+public sealed record WorkersModel(Viewer Viewer, IReadOnlyList<WorkerView> Items, string? Next, bool CanOperate, string? Message);

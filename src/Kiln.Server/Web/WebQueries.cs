@@ -26,6 +26,27 @@ public sealed class WebQueries(NpgsqlDataSource dataSource)
         return (string?)await cmd.ExecuteScalarAsync(ct);
     }
 
+    /// <summary>
+    /// How many workflows the list's filter matches, counted up to <paramref name="cap"/> + 1 (an
+    /// index-only scan of at most that many entries: the page says "10,000+" past the cap).
+    /// </summary>
+    public async Task<int> CountWorkflowsAsync(string? project, string? state, long[]? hidden, int cap, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT count(*)::int FROM (
+                SELECT 1 FROM workflows w
+                WHERE ($1::text IS NULL OR w.project_id = (SELECT id FROM projects WHERE name = $1))
+                  AND ($2::text IS NULL OR w.state = $2)
+                  AND NOT (w.project_id = ANY ($3))
+                LIMIT $4) x
+            """);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)state ?? DBNull.Value);
+        cmd.Parameters.AddWithValue(hidden ?? []);
+        cmd.Parameters.AddWithValue(cap + 1);
+        return (int)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
     /// <summary>Each work request of the workflow with the ids it needs.</summary>
     public async Task<IReadOnlyDictionary<long, long[]>> NeedsAsync(long workflowId, CancellationToken ct)
     {

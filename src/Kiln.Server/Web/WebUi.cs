@@ -8,6 +8,7 @@ using Kiln.Server.Security;
 using Kiln.Server.Web.Pages;
 using Kiln.Store.Artifacts;
 using Kiln.Store.Engine;
+using Kiln.Store.Events;
 using Kiln.Store.Identity;
 using Kiln.Store.Logs;
 using Kiln.Store.Notices;
@@ -49,6 +50,8 @@ public static class WebUi
             LiveAsync(http, () => access.WorkflowAsync(http, id, ProjectNeed.Read), ct => q.WorkflowVersionAsync(id, ct)));
         ui.MapPost("/workflows/{id:long}/cancel", (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) => WorkflowActionAsync(id, "cancel", http, actions, access, ct));
         ui.MapPost("/workflows/{id:long}/retry", (long id, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct) => WorkflowActionAsync(id, "retry", http, actions, access, ct));
+        ui.MapPost("/workflows/{id:long}/approve", (long id, HttpContext http, [AsParameters] Api.HeldApi.Services s, CancellationToken ct) => HeldActionAsync(id, approve: true, http, s, ct));
+        ui.MapPost("/workflows/{id:long}/discard", (long id, HttpContext http, [AsParameters] Api.HeldApi.Services s, CancellationToken ct) => HeldActionAsync(id, approve: false, http, s, ct));
         ui.MapGet("/work-requests/{id:long}", JobAsync);
         ui.MapGet("/work-requests/{id:long}/live", (long id, HttpContext http, WebQueries q, ProjectAccess access) =>
             LiveAsync(http, () => access.WorkRequestAsync(http, id, ProjectNeed.Read), ct => q.WorkRequestVersionAsync(id, ct)));
@@ -57,6 +60,16 @@ public static class WebUi
         ui.MapGet("/work-requests/{id:long}/log/range", WebLogs.RangeAsync);
         ui.MapGet("/work-requests/{id:long}/log/stream", WebLogs.StreamAsync);
         ui.MapGet("/work-requests/{id:long}/log/raw", WebLogs.RawAsync);
+        ui.MapGet("/projects", ProjectsAsync);
+        ui.MapGet("/projects/{name}", ProjectAsync);
+        ui.MapGet("/events", EventsAsync);
+        ui.MapGet("/events/{id:long}", EventAsync);
+        ui.MapGet("/workers", WorkersAsync);
+        foreach (var action in new[] { "approve", "disable", "enable" })
+        {
+            ui.MapPost($"/workers/{{name}}/{action}", (string name, HttpContext http, Store.Workers.WorkerStore workers, ReportStore reports, Store.Identity.AuditStore audit, CancellationToken ct) =>
+                WorkerActionAsync(name, action, http, workers, reports, audit, ct));
+        }
         ui.MapGet("/sign-in", (HttpContext http, string? returnUrl) => Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), null, LocalOrNull(returnUrl))));
         ui.MapPost("/sign-in", SignInAsync);
         ui.MapPost("/sign-out", SignOutAsync);
@@ -93,7 +106,7 @@ public static class WebUi
     }
 
     private static async Task<IResult> WorkflowsAsync(
-        HttpContext http, QueryStore queries, ProjectAccess access, string? project, string? state, string? after, CancellationToken ct)
+        HttpContext http, QueryStore queries, WebQueries web, ProjectAccess access, string? project, string? state, string? after, CancellationToken ct)
     {
         project = string.IsNullOrWhiteSpace(project) ? null : project.Trim();
         state = string.IsNullOrWhiteSpace(state) ? null : state;
@@ -117,9 +130,7 @@ public static class WebUi
         }
         var hidden = await access.HiddenProjectsAsync(http);
         var page = await queries.ListWorkflowsAsync(project, state, cursor, PageSize, ct, hidden);
-        var shown = cursor is null
-            ? Count(await queries.ListWorkflowsAsync(project, state, null, CountCap, ct, hidden) is { } probe ? probe.Items.Count + (probe.Next is null ? 0 : 1) : 0)
-            : "";
+        var shown = cursor is null ? Count(await web.CountWorkflowsAsync(project, state, hidden, CountCap, ct)) : "";
         return Page<WorkflowsPage>(new WorkflowsModel(viewer, project, state, page.Items, page.Next, after, shown));
     }
 
@@ -127,7 +138,7 @@ public static class WebUi
     internal static string Count(int n) => n > CountCap ? CountCap.ToString("N0", CultureInfo.InvariantCulture) + "+" : n.ToString("N0", CultureInfo.InvariantCulture);
 
     private static async Task<IResult> WorkflowAsync(
-        long id, HttpContext http, QueryStore queries, WebQueries web, OutboxQueries outbox, ProjectAccess access, string? message, CancellationToken ct)
+        long id, HttpContext http, QueryStore queries, WebQueries web, OutboxQueries outbox, ProjectAccess access, string? message, string? jobs, CancellationToken ct)
     {
         if (await access.WorkflowAsync(http, id, ProjectNeed.Read) is not null || await queries.GetWorkflowAsync(id, ct) is not { } workflow)
         {
@@ -135,10 +146,12 @@ public static class WebUi
         }
         var (submitter, trigger) = await web.OriginAsync(id, ct);
         var needs = await web.NeedsAsync(id, ct);
-        var canAct = !Caller.Of(http).IsAnonymous && await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) is null;
+        var signedIn = !Caller.Of(http).IsAnonymous;
+        var canAct = signedIn && await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) is null;
+        var canApprove = signedIn && workflow.State == WorkflowState.Held && await access.WorkflowAsync(http, id, ProjectNeed.Own) is null;
         return Page<WorkflowPage>(new WorkflowModel(
             ViewerOf(http, "workflows"), workflow, submitter, trigger, WorkflowGraph.Layers(workflow.Jobs ?? [], needs),
-            await outbox.OfWorkflowAsync(id, ct), canAct, Short(message), await web.WorkflowVersionAsync(id, ct) ?? ""));
+            await outbox.OfWorkflowAsync(id, ct), canAct, Short(message), await web.WorkflowVersionAsync(id, ct) ?? "") { CanApprove = canApprove, ShowAllJobs = jobs == "all" });
     }
 
     private static async Task<IResult> JobAsync(
@@ -191,6 +204,115 @@ public static class WebUi
         var result = action == "cancel" ? await actions.CancelWorkRequestAsync(id, ct) : await actions.RetryWorkRequestAsync(id, ct);
         return Results.Redirect($"/ui/work-requests/{id}?message={Uri.EscapeDataString(result.Response.Message)}");
     }
+
+    private static async Task<IResult> HeldActionAsync(long id, bool approve, HttpContext http, Api.HeldApi.Services s, CancellationToken ct)
+    {
+        if (!await WebSession.ValidAsync(http))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+        }
+        var (refusal, done) = await Api.HeldApi.ApplyAsync(http, s, new HeldSelection { Ids = [id] }, approve, ct);
+        if (refusal is not null)
+        {
+            return Message(http, StatusCodes.Status409Conflict, "Not done",
+                $"Workflow {id} is not held any more, or you may not {(approve ? "approve" : "discard")} it: that takes an owner of its project or an admin.");
+        }
+        return Results.Redirect($"/ui/workflows/{id}?message={Uri.EscapeDataString(done!.Message)}");
+    }
+
+    private static async Task<IResult> ProjectsAsync(HttpContext http, ProjectStore projects, ProjectAccess access, string? after, CancellationToken ct)
+    {
+        var (cursor, ok) = Cursor(after);
+        if (!ok)
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Bad page", "'after' must come from a 'Next page' link.");
+        }
+        var page = await projects.ListAsync(cursor, PageSize, ct, await access.HiddenProjectsAsync(http));
+        return Page<ProjectsPage>(new ProjectsModel(ViewerOf(http, "projects"), page.Items, page.Next));
+    }
+
+    private static async Task<IResult> ProjectAsync(
+        string name, HttpContext http, ProjectStore projects, QueryStore queries, HeldStore held, Store.Workers.PoolStore pools, ProjectAccess access, CancellationToken ct)
+    {
+        if (name.Length > 64 || await access.ProjectAsync(http, name, ProjectNeed.Read) is not null || await projects.GetAsync(name, ct) is not { } project)
+        {
+            return Message(http, StatusCodes.Status404NotFound, "Not found", $"Project '{name}' does not exist, or you may not see it. Sign in to see private projects.");
+        }
+        project = project with { TrustedPools = await pools.TrustedPoolsAsync(project.Id, ct) };
+        var recent = await queries.ListWorkflowsAsync(name, null, null, 20, ct);
+        var heldPage = await held.ListAsync(new HeldFilter(name), 0, 20, ct);
+        return Page<ProjectPage>(new ProjectModel(ViewerOf(http, "projects"), project, recent.Items, heldPage.Items));
+    }
+
+    private static async Task<IResult> EventsAsync(
+        HttpContext http, EventQueries events, ProjectAccess access, string? source, string? state, string? after, CancellationToken ct)
+    {
+        var caller = Caller.Of(http);
+        if (caller.IsAnonymous)
+        {
+            return Results.Redirect("/ui/sign-in?returnUrl=" + Uri.EscapeDataString(http.Request.Path + http.Request.QueryString));
+        }
+        source = string.IsNullOrEmpty(source) ? null : source;
+        state = string.IsNullOrEmpty(state) ? null : state;
+        var (cursor, ok) = Cursor(after);
+        if ((source is not null && !EventSources.All.Contains(source)) || (state is not null && !EventStates.All.Contains(state)) || !ok)
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Bad filter",
+                $"Use a source of {string.Join(", ", EventSources.All)}, a state of {string.Join(", ", EventStates.All)}, and 'after' from a 'Next page' link.");
+        }
+        var page = await events.ListAsync(source, state, null, cursor, PageSize, caller.IsAdmin, await access.HiddenProjectsAsync(http) ?? [], ct);
+        return Page<EventsPage>(new EventsModel(ViewerOf(http, "events"), source, state, page.Items, page.Next));
+    }
+
+    private static async Task<IResult> EventAsync(long id, HttpContext http, EventQueries events, ProjectAccess access, CancellationToken ct)
+    {
+        var caller = Caller.Of(http);
+        if (caller.IsAnonymous)
+        {
+            return Results.Redirect("/ui/sign-in?returnUrl=" + Uri.EscapeDataString(http.Request.Path));
+        }
+        return await events.GetAsync(id, caller.IsAdmin, await access.HiddenProjectsAsync(http) ?? [], ct) is { } view
+            ? Page<EventPage>(new EventModel(ViewerOf(http, "events"), view))
+            : Message(http, StatusCodes.Status404NotFound, "Not found", $"Event {id} does not exist, or it concerns no project you may see.");
+    }
+
+    private static async Task<IResult> WorkersAsync(HttpContext http, Store.Workers.WorkerStore workers, string? after, string? message, CancellationToken ct)
+    {
+        var (cursor, ok) = Cursor(after);
+        if (!ok)
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Bad page", "'after' must come from a 'Next page' link.");
+        }
+        var page = await workers.ListAsync(cursor, PageSize, ct);
+        return Page<WorkersPage>(new WorkersModel(ViewerOf(http, "workers"), page.Items, page.Next, Caller.Of(http).IsAdmin, Short(message)));
+    }
+
+    private static async Task<IResult> WorkerActionAsync(
+        string name, string action, HttpContext http, Store.Workers.WorkerStore workers, ReportStore reports, Store.Identity.AuditStore audit, CancellationToken ct)
+    {
+        if (!await WebSession.ValidAsync(http))
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+        }
+        if (!Caller.Of(http).IsAdmin)
+        {
+            return Message(http, StatusCodes.Status403Forbidden, "Not allowed", $"Only a farm admin may {action} a worker.");
+        }
+        var result = action switch
+        {
+            "disable" => await Api.WorkerOperatorEndpoints.DisableAsync(name, http, workers, reports, audit, ct),
+            "enable" => await Api.WorkerOperatorEndpoints.EnableAsync(name, http, workers, audit, ct),
+            _ => await Api.WorkerOperatorEndpoints.ApproveAsync(name, http, workers, audit, ct),
+        };
+        return result is Ok<ActionResponse> done
+            ? Results.Redirect("/ui/workers?message=" + Uri.EscapeDataString(done.Value!.Message))
+            : Message(http, StatusCodes.Status404NotFound, "Not found", $"There is no worker '{name}'.");
+    }
+
+    /// <summary>A list's cursor: (null, true) without one, (id, true) for a number, (null, false) for anything else.</summary>
+    private static (long? Cursor, bool Ok) Cursor(string? after) =>
+        after is null ? (null, true)
+        : long.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? (c, true) : (null, false);
 
     private static async Task<IResult> SignInAsync(HttpContext http, IdentityStore identity, TokenStore tokens, CancellationToken ct)
     {

@@ -220,6 +220,75 @@ public sealed class BrowserTests(ServerFixture server, BrowserFixture browser) :
     }
 
     [Fact]
+    public async Task A_held_workflow_is_approved_by_button_and_runs()
+    {
+        var doc = new WorkflowDocument { Name = "web-held", Project = "web-held", Jobs = new() { ["build"] = new() { Run = "make", Requires = new() { Queue = "web-held" } } } };
+        using (var project = await server.Client.PostAsJsonAsync("/api/v1/projects", new { name = "web-held" }))
+        {
+            Assert.True(project.IsSuccessStatusCode, await project.Content.ReadAsStringAsync());
+        }
+        var (plan, _) = server.Host.Services.GetRequiredService<Kiln.Core.WorkflowPlanner>().Plan(doc);
+        var origin = new Kiln.Store.Engine.WorkflowOrigin(RuleId: null, InputKey: null, Hold: Kiln.Core.WorkflowState.Held, ConcurrencyGroup: null, CancelInProgress: false);
+        var workflow = (await server.Host.Services.GetRequiredService<Kiln.Store.Engine.SubmissionStore>()
+            .SubmitAsync(plan!, System.Text.Json.JsonSerializer.Serialize(doc, Kiln.Server.Api.ApiJson.Options), default, origin: origin)).WorkflowId;
+
+        var page = await SignedInAsync(server.AdminToken);
+        await Assertions.Expect(page.Locator("#held ~ table, section:has(#held) table")).ToContainTextAsync($"#{workflow}");
+        await page.GotoAsync($"/ui/workflows/{workflow}");
+        await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("held");
+        await BrowserFixture.ScreenshotAsync(page, "held");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Status).First).ToContainTextAsync("approved");
+        await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("running");
+        var (worker, job) = await ClaimAsync("web-held");
+        await CompleteAsync(worker, job);
+        await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("succeeded", new() { Timeout = 15_000 });
+    }
+
+    [Fact]
+    public async Task Projects_events_and_workers_pages_show_the_farm_and_an_admin_disables_and_enables_a_worker_by_button()
+    {
+        await SubmitAsync("web-pages", "web-pages");
+        var triggers = new TriggerFarm(server);
+        var eventId = await triggers.InsertAsync(TriggerFarm.KojiTag("bash", "5.2.37", "1.eln150"));
+        await triggers.DrainAsync();
+        using var worker = await server.RegisterWorkerAsync("web-pages-worker", queues: ["web-pages-none"]);
+
+        var anonymous = await browser.PageAsync(server.Host.Url);
+        await anonymous.GotoAsync("/ui/projects");
+        await Assertions.Expect(anonymous.GetByRole(AriaRole.Link, new() { Name = "web-pages" })).ToBeVisibleAsync();
+        await anonymous.GotoAsync("/ui/events");
+        Assert.Contains("/ui/sign-in", anonymous.Url, StringComparison.Ordinal);
+        await anonymous.GotoAsync("/ui/workers");
+        await Assertions.Expect(anonymous.Locator("main table")).ToContainTextAsync("web-pages-worker");
+        Assert.Equal(0, await anonymous.GetByRole(AriaRole.Button, new() { Name = "Disable web-pages-worker" }).CountAsync());
+
+        foreach (var dark in new[] { false, true })
+        {
+            var page = await SignedInAsync(server.AdminToken, dark);
+            await page.GotoAsync("/ui/projects");
+            await BrowserFixture.ScreenshotAsync(page, "projects", dark);
+            await page.GetByRole(AriaRole.Link, new() { Name = "web-pages" }).ClickAsync();
+            await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Project web-pages" })).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("table.workflows")).ToContainTextAsync("web-web-pages");
+            await page.GotoAsync("/ui/events");
+            await Assertions.Expect(page.Locator("main table")).ToContainTextAsync("bash-5.2.37-1.eln150");
+            await BrowserFixture.ScreenshotAsync(page, "events", dark);
+            await page.GotoAsync($"/ui/events/{eventId}");
+            await Assertions.Expect(page.Locator("main ol")).ToContainTextAsync("no-match");
+            await page.GotoAsync("/ui/workers");
+            await BrowserFixture.ScreenshotAsync(page, "workers", dark);
+        }
+
+        var admin = await SignedInAsync(server.AdminToken);
+        await admin.GotoAsync("/ui/workers");
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Disable web-pages-worker" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Status)).ToContainTextAsync("worker 'web-pages-worker' disabled");
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Enable web-pages-worker" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Status)).ToContainTextAsync("worker 'web-pages-worker' enabled");
+    }
+
+    [Fact]
     public async Task The_dashboard_and_workflows_list_show_the_farm_and_page_by_keyset()
     {
         for (var i = 0; i < 3; i++)
