@@ -60,7 +60,7 @@ internal sealed class TaskProcess : IDisposable
         {
             psi.Environment[key] = value;
         }
-        var process = Process.Start(psi) ?? throw new InvalidOperationException("setsid did not start");
+        var process = ProcessSpawner.Start(psi);
         return new TaskProcess(process, pidFile);
     }
 

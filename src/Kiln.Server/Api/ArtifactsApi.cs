@@ -138,7 +138,7 @@ public static class ArtifactsApi
         return TypedResults.Ok(new ArtifactList(id, attempt ?? current.Attempt, items));
     }
 
-    private static async Task<IResult> DownloadAsync(
+    internal static async Task<IResult> DownloadAsync(
         long id, string path, int? attempt, HttpContext http, AttemptLeases leases, ArtifactStore artifacts, IBlobStore blobs, ProjectAccess access, CancellationToken ct)
     {
         if (await access.WorkRequestAsync(http, id, ProjectNeed.Read) is { } refused)

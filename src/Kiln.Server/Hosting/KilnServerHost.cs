@@ -243,6 +243,10 @@ public sealed partial class KilnServerHost : IAsyncDisposable
                 o.Cookie.SameSite = Microsoft.AspNetCore.Http.SameSiteMode.Strict;
             });
             services.AddSingleton<Web.WebQueries>();
+            if (options.Oidc is { } oidc)
+            {
+                services.AddKilnOidc(oidc);
+            }
             // A query or route value that does not bind is a 400 naming it (ApiExceptionHandler), not an empty 400.
             services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
@@ -252,12 +256,17 @@ public sealed partial class KilnServerHost : IAsyncDisposable
             app.UseNoticeHeader();
             app.UseEdgeTextValidation();
             app.UseRepositoryBasicAuth();
+            if (options.Oidc is not null)
+            {
+                // The OpenID Connect handler answers its callback (/ui/sign-in/oidc/callback) here.
+                app.UseAuthentication();
+            }
             app.UseKilnAccess();
             app.UseWebSession();
             app.UseKilnRateLimits();
             app.MapOpenApi("/openapi/{documentName}.json").Allow(AccessPolicy.Public);
             app.MapGet("/", Web.WebUi.Root).ExcludeFromDescription().Allow(AccessPolicy.Public);
-            app.MapWebUi();
+            app.MapWebUi(options.Oidc);
             app.MapWorkflowsApi();
             app.MapStatusReportsApi();
             app.MapWorkRequestsApi();

@@ -142,6 +142,9 @@ public sealed record KilnServerOptions
     /// </summary>
     public string? PublicUrl { get; init; }
 
+    /// <summary>An OpenID Connect provider for browser sign-in (docs/ui.md); null: API tokens only.</summary>
+    public Web.OidcOptions? Oidc { get; init; }
+
     /// <summary><see cref="PublicUrl"/>, or the first of <see cref="Urls"/>.</summary>
     public string PublicBaseUrl => PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "http://127.0.0.1:8080";
 }

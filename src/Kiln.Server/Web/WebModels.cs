@@ -48,7 +48,11 @@ public sealed record WorkflowModel(
 public sealed record JobModel(
     Viewer Viewer, WorkRequestView Job, string Workflow, int Attempt, IReadOnlyList<ArtifactView> Artifacts, string? Explanation, bool CanAct, string? Message, string Version);
 
-public sealed record SignInModel(Viewer Viewer, string? Error, string? ReturnUrl);
+public sealed record SignInModel(Viewer Viewer, string? Error, string? ReturnUrl)
+{
+    /// <summary>The OpenID Connect provider's name when one is configured: a "Sign in with …" button.</summary>
+    public string? Oidc { get; init; }
+}
 
 public sealed record MessageModel(Viewer Viewer, string Title, string Text);
 

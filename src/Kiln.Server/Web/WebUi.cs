@@ -20,6 +20,7 @@ using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Kiln.Server.Web;
 
@@ -40,7 +41,7 @@ public static class WebUi
 
     public const int CountCap = 10_000;
 
-    public static IEndpointRouteBuilder MapWebUi(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapWebUi(this IEndpointRouteBuilder routes, OidcOptions? oidc = null)
     {
         var ui = routes.MapGroup("/ui").ExcludeFromDescription().Allow(AccessPolicy.Public);
         ui.MapGet("/", DashboardAsync);
@@ -60,6 +61,8 @@ public static class WebUi
         ui.MapGet("/work-requests/{id:long}/log/range", WebLogs.RangeAsync);
         ui.MapGet("/work-requests/{id:long}/log/stream", WebLogs.StreamAsync);
         ui.MapGet("/work-requests/{id:long}/log/raw", WebLogs.RawAsync);
+        // Artifacts download as attachments (application/octet-stream), never rendered in the page's origin.
+        ui.MapGet("/work-requests/{id:long}/artifacts/{*path}", Api.ArtifactsApi.DownloadAsync);
         ui.MapGet("/projects", ProjectsAsync);
         ui.MapGet("/projects/{name}", ProjectAsync);
         ui.MapGet("/events", EventsAsync);
@@ -70,7 +73,11 @@ public static class WebUi
             ui.MapPost($"/workers/{{name}}/{action}", (string name, HttpContext http, Store.Workers.WorkerStore workers, ReportStore reports, Store.Identity.AuditStore audit, CancellationToken ct) =>
                 WorkerActionAsync(name, action, http, workers, reports, audit, ct));
         }
-        ui.MapGet("/sign-in", (HttpContext http, string? returnUrl) => Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), null, LocalOrNull(returnUrl))));
+        ui.MapGet("/sign-in", (HttpContext http, string? returnUrl) => Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), null, LocalOrNull(returnUrl)) { Oidc = oidc?.DisplayName }));
+        if (oidc is not null)
+        {
+            OidcSignIn.Map(ui, oidc);
+        }
         ui.MapPost("/sign-in", SignInAsync);
         ui.MapPost("/sign-out", SignOutAsync);
         ui.MapGet("/static/{file}", WebAssets.Serve);
@@ -349,7 +356,10 @@ public static class WebUi
         }
         if (user is null)
         {
-            return Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), error, returnUrl), StatusCodes.Status400BadRequest);
+            return Page<SignInPage>(new SignInModel(ViewerOf(http, "sign-in"), error, returnUrl)
+            {
+                Oidc = http.RequestServices.GetRequiredService<Hosting.KilnServerOptions>().Oidc?.DisplayName,
+            }, StatusCodes.Status400BadRequest);
         }
         var caller = Caller.Of(http) with { User = user };
         var session = await tokens.CreateAsync(user.UserId, "web interface sign-in", user.Scopes, DateTimeOffset.UtcNow + WebSession.Lifetime, caller.Actor, ct);

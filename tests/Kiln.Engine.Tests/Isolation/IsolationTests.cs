@@ -91,7 +91,7 @@ public sealed class IsolationTests(IsolationTests.Server server) : IClassFixture
             """, limits: new JobLimits(512 * MiB, 64, 256 * MiB));
 
         Assert.Equal("failed", attempt.Outcome);
-        Assert.Contains("processes: ", log, StringComparison.Ordinal);
+        Assert.True(log.Contains("processes: ", StringComparison.Ordinal), log);
         var counted = int.Parse(log.Split("processes: ")[1].Split('\n')[0], System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(counted, 1, 64);
         Assert.Contains("process limit (64, requires.processes)", log, StringComparison.Ordinal);

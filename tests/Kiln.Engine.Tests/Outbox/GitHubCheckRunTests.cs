@@ -81,6 +81,9 @@ public sealed class GitHubCheckRunTests(WebhookServerFixture server) : IClassFix
         var sha = new string('c', 40);
         var started = Stopwatch.StartNew();
         await HookFarm.AcceptedAsync((await _forge.PushAsync(repo, "main", sha)).Single());
+        // Acknowledged before any job runs: the check run is created queued (after the App's token is fetched).
+        // Claiming before it exists would make in_progress its first state, rightly: the outbox sends the latest.
+        await UntilAsync(() => _forge.CheckRuns.Any(r => r.HeadSha == sha));
 
         var done = 0;
         while (done < Entries)

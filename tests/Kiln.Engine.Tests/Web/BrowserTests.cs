@@ -12,12 +12,18 @@ using Npgsql;
 
 namespace Kiln.Engine.Tests.Web;
 
+/// <summary>A server whose leases outlast a browser test's pauses: its jobs are claimed by hand and never heartbeat.</summary>
+public sealed class WebServerFixture : ServerFixture
+{
+    public override Kiln.Server.Hosting.KilnServerOptions Options(string connectionString) => base.Options(connectionString) with { Lease = TimeSpan.FromMinutes(2) };
+}
+
 /// <summary>
 /// The web interface in a real browser (Debian's Chromium through Playwright) against a real
 /// server and PostgreSQL: sign-in, a workflow page that follows its workflow to success without
 /// a reload, a live log, a 200 MB log opened by its tail, escaping, and the buttons by role.
 /// </summary>
-public sealed class BrowserTests(ServerFixture server, BrowserFixture browser) : IClassFixture<ServerFixture>, IClassFixture<BrowserFixture>
+public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser) : IClassFixture<WebServerFixture>, IClassFixture<BrowserFixture>
 {
     private async Task<IPage> SignedInAsync(string token, bool dark = false)
     {

@@ -21,6 +21,13 @@
         }
         const open = fresh.body.dataset.version;
         if (open) document.body.dataset.version = open;
+        // A job page opened before its first attempt: the log starts once a worker has taken it.
+        const log = document.getElementById("log"), freshLog = fresh.getElementById("log");
+        if (log && log.dataset.attempt === "0" && freshLog && freshLog.dataset.attempt !== "0") {
+          log.dataset.attempt = freshLog.dataset.attempt;
+          document.getElementById("log-title").textContent = fresh.getElementById("log-title").textContent;
+          followLog(log);
+        }
       } finally {
         reloading = false;
       }
@@ -34,7 +41,7 @@
   }
 
   const log = document.getElementById("log");
-  if (log) followLog(log);
+  if (log && log.dataset.attempt !== "0") followLog(log);
 
   function followLog(pre) {
     const base = pre.dataset.src, attempt = pre.dataset.attempt;

@@ -1,6 +1,7 @@
 using Microsoft.Playwright;
+using Xunit;
 
-namespace Kiln.Engine.Tests.Web;
+namespace Kiln.Testing;
 
 /// <summary>
 /// Debian's Chromium (/usr/bin/chromium, installed by .ci/run), headless, driven by Playwright;
