@@ -39,6 +39,9 @@ public static class ServerCommand
         // Status reporting and outgoing webhooks (docs/status-reports.md).
         var reporting = new StatusReportingCliOptions();
         reporting.AddTo(command);
+        // Browser sign-in through an OpenID Connect provider (docs/ui.md).
+        var oidc = new OidcCliOptions();
+        oidc.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var leaseSeconds = parse.GetValue(lease);
@@ -82,7 +85,7 @@ public static class ServerCommand
             }));
             try
             {
-                options = reporting.Apply(parse, amqp.Apply(parse, rateLimits.Apply(parse, options)));
+                options = oidc.Apply(parse, reporting.Apply(parse, amqp.Apply(parse, rateLimits.Apply(parse, options))));
             }
             catch (CliException e)
             {
