@@ -53,6 +53,21 @@ public sealed class BrowserFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Both screenshots of the page as it is now: light, then dark (the page follows the emulated system preference).</summary>
+    public static async Task ScreenshotBothAsync(IPage page, string name)
+    {
+        if (ScreenshotDirectory is null)
+        {
+            return;
+        }
+        foreach (var dark in new[] { false, true })
+        {
+            await page.EmulateMediaAsync(new PageEmulateMediaOptions { ColorScheme = dark ? ColorScheme.Dark : ColorScheme.Light });
+            await ScreenshotAsync(page, name, dark);
+        }
+        await page.EmulateMediaAsync(new PageEmulateMediaOptions { ColorScheme = ColorScheme.Light });
+    }
+
     public async Task DisposeAsync()
     {
         if (Browser is not null)

@@ -11,7 +11,7 @@ public sealed record DashboardModel(
 
 /// <param name="Next">The cursor of the next page, if there is one.</param>
 /// <param name="Shown">The count shown above the list: exact up to the cap, else "10,000+".</param>
-public sealed record WorkflowsModel(Viewer Viewer, string? Project, string? State, IReadOnlyList<WorkflowView> Items, string? Next, string? After, string Shown);
+public sealed record WorkflowsModel(Viewer Viewer, Kiln.Store.Engine.WorkflowSearch Search, IReadOnlyList<WorkflowView> Items, string? Next, string? After, string Shown);
 
 /// <summary>One box of the graph picture: a job, or the matrix entries of one job name grouped.</summary>
 public sealed record GraphNode(string Name, IReadOnlyList<WorkRequestSummary> Members)
@@ -58,7 +58,14 @@ public sealed record MessageModel(Viewer Viewer, string Title, string Text);
 
 public sealed record ProjectsModel(Viewer Viewer, IReadOnlyList<ProjectView> Items, string? Next);
 
-public sealed record ProjectModel(Viewer Viewer, ProjectView Project, IReadOnlyList<WorkflowView> Recent, IReadOnlyList<HeldWorkflowView> Held);
+public sealed record ProjectModel(
+    Viewer Viewer, ProjectView Project, IReadOnlyList<WorkflowView> Recent, IReadOnlyList<HeldWorkflowView> Held,
+    IReadOnlyList<MemberView> Members, IReadOnlyList<RepositoryView> Repositories);
+
+/// <summary>The admin page: the audit log's newest entries (page by <paramref name="Next"/>), notices, the admin's own tokens, farm policy as configured.</summary>
+public sealed record AdminModel(
+    Viewer Viewer, IReadOnlyList<AuditEntryView> Audit, string? Next, IReadOnlyList<NoticeView> Notices, IReadOnlyList<NoticeView> Upcoming,
+    IReadOnlyList<TokenView> Tokens, IReadOnlyList<(string Setting, string Value)> Policy);
 
 public sealed record EventsModel(Viewer Viewer, string? Source, string? State, IReadOnlyList<EventSummary> Items, string? Next);
 

@@ -68,6 +68,7 @@ public static class WebUi
         ui.MapGet("/events", EventsAsync);
         ui.MapGet("/events/{id:long}", EventAsync);
         ui.MapGet("/workers", WorkersAsync);
+        ui.MapGet("/admin", AdminAsync);
         foreach (var action in new[] { "approve", "disable", "enable" })
         {
             ui.MapPost($"/workers/{{name}}/{action}", (string name, HttpContext http, Store.Workers.WorkerStore workers, ReportStore reports, Store.Identity.AuditStore audit, CancellationToken ct) =>
@@ -113,44 +114,75 @@ public static class WebUi
     }
 
     private static async Task<IResult> WorkflowsAsync(
-        HttpContext http, QueryStore queries, WebQueries web, ProjectAccess access, string? project, string? state, string? after, CancellationToken ct)
+        HttpContext http, QueryStore queries, WebQueries web, ProjectAccess access, string? project, string? state, string? trigger, string? submitter,
+        string? branch, string? since, string? until, string? after, CancellationToken ct)
     {
-        project = string.IsNullOrWhiteSpace(project) ? null : project.Trim();
-        state = string.IsNullOrWhiteSpace(state) ? null : state;
-        if (state is not null && !WorkflowState.All.Contains(state))
+        static string? Given(string? v) => string.IsNullOrWhiteSpace(v) ? null : v.Trim();
+        var search = new WorkflowSearch(Given(project), Given(state), Given(trigger), Given(submitter), Given(branch));
+        if (search.State is { } s && !WorkflowState.All.Contains(s))
         {
-            return Message(http, StatusCodes.Status400BadRequest, "No such state", $"'{state}' is not a workflow state; use one of {string.Join(", ", WorkflowState.All)}.");
+            return Message(http, StatusCodes.Status400BadRequest, "No such state", $"'{s}' is not a workflow state; use one of {string.Join(", ", WorkflowState.All)}.");
         }
-        long? cursor = null;
-        if (after is not null)
+        if (new[] { search.Project, search.Trigger, search.Submitter, search.Branch }.Any(v => v is { Length: > 200 }))
         {
-            if (!long.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var c))
+            return Message(http, StatusCodes.Status400BadRequest, "Filter too long", "A project, trigger, submitter or branch filter takes at most 200 characters.");
+        }
+        DateTimeOffset? Day(string? text, string name, out string? problem)
+        {
+            problem = null;
+            if (Given(text) is not { } t)
             {
-                return Message(http, StatusCodes.Status400BadRequest, "Bad page", "'after' must be a workflow id from a 'next' link.");
+                return null;
             }
-            cursor = c;
+            if (DateTimeOffset.TryParseExact(t, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var day))
+            {
+                return day;
+            }
+            problem = $"'{name}' must be a day like 2026-12-01, not '{t}'.";
+            return null;
+        }
+        var from = Day(since, "since", out var sinceProblem);
+        var to = Day(until, "until", out var untilProblem);
+        if ((sinceProblem ?? untilProblem) is { } bad)
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Bad day", bad);
+        }
+        // "until 2026-12-01" includes that day.
+        search = search with { Since = from, Until = to?.AddDays(1) };
+        var (cursor, ok) = Cursor(after);
+        if (!ok)
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Bad page", "'after' must be a workflow id from a 'next' link.");
         }
         var viewer = ViewerOf(http, "workflows");
-        if (project is not null && (project.Length > 64 || await access.ProjectAsync(http, project, ProjectNeed.Read) is not null))
+        if (search.Project is { } p && (p.Length > 64 || await access.ProjectAsync(http, p, ProjectNeed.Read) is not null))
         {
-            return Page<WorkflowsPage>(new WorkflowsModel(viewer, project, state, [], null, after, "0"));
+            return Page<WorkflowsPage>(new WorkflowsModel(viewer, search, [], null, after, "0"));
         }
         var hidden = await access.HiddenProjectsAsync(http);
-        var page = await queries.ListWorkflowsAsync(project, state, cursor, PageSize, ct, hidden);
-        var shown = cursor is null ? Count(await web.CountWorkflowsAsync(project, state, hidden, CountCap, ct)) : "";
-        return Page<WorkflowsPage>(new WorkflowsModel(viewer, project, state, page.Items, page.Next, after, shown));
+        if (search.Extended)
+        {
+            var found = await queries.SearchWorkflowsAsync(search, cursor, PageSize, ct, hidden);
+            var counted = cursor is null ? Count(await queries.CountWorkflowsAsync(search, CountCap, ct, hidden)) : "";
+            return Page<WorkflowsPage>(new WorkflowsModel(viewer, search, found.Items, found.Next, after, counted));
+        }
+        var page = await queries.ListWorkflowsAsync(search.Project, search.State, cursor, PageSize, ct, hidden);
+        var shown = cursor is null ? Count(await web.CountWorkflowsAsync(search.Project, search.State, hidden, CountCap, ct)) : "";
+        return Page<WorkflowsPage>(new WorkflowsModel(viewer, search, page.Items, page.Next, after, shown));
     }
 
     /// <summary>"1,234", or "10,000+" past the cap.</summary>
     internal static string Count(int n) => n > CountCap ? CountCap.ToString("N0", CultureInfo.InvariantCulture) + "+" : n.ToString("N0", CultureInfo.InvariantCulture);
 
     private static async Task<IResult> WorkflowAsync(
-        long id, HttpContext http, QueryStore queries, WebQueries web, OutboxQueries outbox, ProjectAccess access, string? message, string? jobs, CancellationToken ct)
+        long id, HttpContext http, QueryStore queries, WebQueries web, OutboxQueries outbox, Store.Results.ResultStore results, ProjectAccess access,
+        string? message, string? jobs, CancellationToken ct)
     {
         if (await access.WorkflowAsync(http, id, ProjectNeed.Read) is not null || await queries.GetWorkflowAsync(id, ct) is not { } workflow)
         {
             return Message(http, StatusCodes.Status404NotFound, "Not found", $"Workflow {id} does not exist, or you may not see it. Sign in to see private projects.");
         }
+        workflow = workflow with { Regressions = await results.RegressionsOfWorkflowAsync(id, ct) };
         var (submitter, trigger) = await web.OriginAsync(id, ct);
         var needs = await web.NeedsAsync(id, ct);
         var signedIn = !Caller.Of(http).IsAnonymous;
@@ -162,13 +194,14 @@ public static class WebUi
     }
 
     private static async Task<IResult> JobAsync(
-        long id, int? attempt, HttpContext http, QueryStore queries, WebQueries web, ArtifactStore artifacts, ExplainStore explain, ProjectAccess access,
-        string? message, CancellationToken ct)
+        long id, int? attempt, HttpContext http, QueryStore queries, WebQueries web, ArtifactStore artifacts, ExplainStore explain, Store.Results.ResultStore results,
+        ProjectAccess access, string? message, CancellationToken ct)
     {
         if (await access.WorkRequestAsync(http, id, ProjectNeed.Read) is not null || await queries.GetWorkRequestAsync(id, ct) is not { } job)
         {
             return Message(http, StatusCodes.Status404NotFound, "Not found", $"Work request {id} does not exist, or you may not see it. Sign in to see private projects.");
         }
+        job = job with { Result = await results.GetAsync(id, attempt is >= 1 ? attempt : null, ct) };
         var shown = attempt is { } a && a >= 1 && a <= job.Summary.Attempt ? a : job.Summary.Attempt;
         var workflow = await queries.GetWorkflowAsync(job.Summary.WorkflowId, ct);
         string? why = null;
@@ -239,7 +272,8 @@ public static class WebUi
     }
 
     private static async Task<IResult> ProjectAsync(
-        string name, HttpContext http, ProjectStore projects, QueryStore queries, HeldStore held, Store.Workers.PoolStore pools, ProjectAccess access, CancellationToken ct)
+        string name, HttpContext http, ProjectStore projects, QueryStore queries, HeldStore held, Store.Workers.PoolStore pools, ProjectAccess access,
+        ProjectOwnerStore owners, Store.Repositories.RepositoryStore repositories, CancellationToken ct)
     {
         if (name.Length > 64 || await access.ProjectAsync(http, name, ProjectNeed.Read) is not null || await projects.GetAsync(name, ct) is not { } project)
         {
@@ -248,8 +282,45 @@ public static class WebUi
         project = project with { TrustedPools = await pools.TrustedPoolsAsync(project.Id, ct) };
         var recent = await queries.ListWorkflowsAsync(name, null, null, 20, ct);
         var heldPage = await held.ListAsync(new HeldFilter(name), 0, 20, ct);
-        return Page<ProjectPage>(new ProjectModel(ViewerOf(http, "projects"), project, recent.Items, heldPage.Items));
+        var server = Repositories.RepositoryLinks.Server(http.Request);
+        var repos = (await repositories.ListAsync(project.Id, ct)).Select(r => Repositories.RepositoryLinks.View(server, project.Name, r)).ToList();
+        return Page<ProjectPage>(new ProjectModel(ViewerOf(http, "projects"), project, recent.Items, heldPage.Items, await owners.MembersAsync(project.Id, ct), repos));
     }
+
+    private static async Task<IResult> AdminAsync(
+        HttpContext http, AuditStore audit, NoticeStore notices, TokenStore tokens, Hosting.KilnServerOptions options, string? after, CancellationToken ct)
+    {
+        var caller = Caller.Of(http);
+        if (caller.IsAnonymous)
+        {
+            return Results.Redirect("/ui/sign-in?returnUrl=" + Uri.EscapeDataString(http.Request.Path));
+        }
+        if (!caller.IsAdmin)
+        {
+            return Message(http, StatusCodes.Status403Forbidden, "Admins only", $"The admin page is for farm admins, and '{caller.Name}' is not one.");
+        }
+        var (cursor, ok) = Cursor(after);
+        if (!ok)
+        {
+            return Message(http, StatusCodes.Status400BadRequest, "Bad page", "'after' must come from a 'Next page' link.");
+        }
+        var entries = await audit.ListAsync(null, null, null, cursor, PageSize, ct);
+        var own = await tokens.ListAsync(caller.User!.UserId, null, 100, ct);
+        (string, string)[] policy =
+        [
+            ("Requests a minute per API token", Limit(options.RateLimitPerMinute)),
+            ("Requests a minute per anonymous address", Limit(options.AnonymousRateLimitPerMinute)),
+            ("Requests a minute per worker", Limit(options.WorkerRateLimitPerMinute)),
+            ("Storm guard of a source", $"{options.EventSourceBurstLimit} workflows in {Pages.Fmt.Seconds(options.EventSourceBurstWindow.TotalSeconds)}"),
+            ("Lease / heartbeat", $"{options.Lease.TotalSeconds:0} s / {options.Heartbeat.TotalSeconds:0} s"),
+            ("Largest artifact / log", $"{Pages.Fmt.Size(options.MaxArtifactBytes)} / {Pages.Fmt.Size(options.MaxLogBytes)}"),
+            ("Status writes: spacing / timeout", $"{options.StatusSpacing.TotalMilliseconds:0} ms / {options.StatusTimeout.TotalSeconds:0} s"),
+            ("Browser sign-in", options.Oidc is { } o ? $"API tokens, and {o.DisplayName} ({o.Authority})" : "API tokens"),
+        ];
+        return Page<AdminPage>(new AdminModel(ViewerOf(http, "admin"), entries.Items, entries.Next, await notices.ActiveAsync(ct), await notices.UpcomingAsync(ct), own.Items, policy));
+    }
+
+    private static string Limit(int perMinute) => perMinute == 0 ? "unlimited" : perMinute.ToString("N0", CultureInfo.InvariantCulture);
 
     private static async Task<IResult> EventsAsync(
         HttpContext http, EventQueries events, ProjectAccess access, string? source, string? state, string? after, CancellationToken ct)

@@ -238,6 +238,53 @@ public sealed class QueryStore(NpgsqlDataSource dataSource)
         return Paging.Of(items, limit, w => w.Id);
     }
 
+    /// <summary>
+    /// The web interface's workflow search: newest first by id (keyset), every filter optional —
+    /// project, state, trigger, submitter (a user's name), the branch of the event that made it, and
+    /// a creation time range. A walk of the primary key backwards that stops at the page, so a
+    /// common match costs a page and a rare one at most a pass over the workflows (not their jobs).
+    /// </summary>
+    public async Task<Page<WorkflowView>> SearchWorkflowsAsync(WorkflowSearch search, long? after, int limit, CancellationToken ct, long[]? hidden = null)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        long? projectId = null;
+        if (search.Project is { } project && (projectId = await ProjectIdAsync(conn, project, ct)) is null)
+        {
+            return new Page<WorkflowView>([], null);
+        }
+        await using var cmd = new NpgsqlCommand($"""
+            SELECT {WorkflowColumns} FROM workflows w JOIN projects p ON p.id = w.project_id
+            WHERE {WorkflowSearch.Where} AND w.id < @after
+            ORDER BY w.id DESC
+            LIMIT @limit
+            """, conn);
+        search.Bind(cmd.Parameters, projectId, hidden);
+        cmd.Parameters.Add(new NpgsqlParameter<long>("after", after ?? long.MaxValue));
+        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", limit + 1));
+        var items = new List<WorkflowView>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            items.Add(ReadWorkflow(reader, jobs: null));
+        }
+        return Paging.Of(items, limit, w => w.Id);
+    }
+
+    /// <summary>How many workflows <paramref name="search"/> matches, counted up to <paramref name="cap"/> + 1.</summary>
+    public async Task<int> CountWorkflowsAsync(WorkflowSearch search, int cap, CancellationToken ct, long[]? hidden = null)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        long? projectId = null;
+        if (search.Project is { } project && (projectId = await ProjectIdAsync(conn, project, ct)) is null)
+        {
+            return 0;
+        }
+        await using var cmd = new NpgsqlCommand($"SELECT count(*)::int FROM (SELECT 1 FROM workflows w WHERE {WorkflowSearch.Where} LIMIT @cap) x", conn);
+        search.Bind(cmd.Parameters, projectId, hidden);
+        cmd.Parameters.Add(new NpgsqlParameter<int>("cap", cap + 1));
+        return (int)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
     /// <summary>The list statement for this filter shape with its parameters (tests EXPLAIN it).</summary>
     internal static NpgsqlCommand ListWorkflowsCommand(long? projectId, string? state, long? after, int rows)
     {

@@ -80,7 +80,7 @@ public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser
         await page.GetByLabel("API token").FillAsync("not-a-token");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("That is not an API token");
-        await BrowserFixture.ScreenshotAsync(page, "sign-in");
+        await BrowserFixture.ScreenshotBothAsync(page, "sign-in");
 
         await page.GetByLabel("API token").FillAsync(server.AdminToken);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
@@ -138,7 +138,13 @@ public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser
         Assert.Null(await page.EvaluateAsync<int?>("() => window.kilnPwned ?? null"));
         Assert.DoesNotContain("\u001b", await page.Locator("#log").TextContentAsync() ?? "", StringComparison.Ordinal);
         await Assertions.Expect(page.Locator("#L2")).ToBeAttachedAsync();
-        await BrowserFixture.ScreenshotAsync(page, "job");
+
+        // A section marked as GitLab marks them folds, timed by its own timestamps.
+        var section = "\u001b[0Ksection_start:1700000000:compile\r\u001b[0KCompiling hello\ncc -o hello hello.c\n\u001b[0Ksection_end:1700000002:compile\r\u001b[0K\n";
+        await AppendAsync(worker, job, Encoding.UTF8.GetByteCount(first + hostile), section);
+        await Assertions.Expect(page.Locator("#log details summary")).ToContainTextAsync("Compiling hello", new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator("#log details summary .took")).ToHaveTextAsync("2 s, 1 line");
+        await BrowserFixture.ScreenshotBothAsync(page, "job");
 
         await CompleteAsync(worker, job);
         await Assertions.Expect(page.Locator("#log[data-complete=true]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
@@ -169,7 +175,7 @@ public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser
         await page.GotoAsync($"/ui/work-requests/{id}");
         await Assertions.Expect(page.Locator("#log")).ToContainTextAsync("the very last line");
         await Assertions.Expect(page.Locator("#log-info")).ToContainTextAsync("of 200.0 MiB");
-        await BrowserFixture.ScreenshotAsync(page, "job-large-log", dark: true);
+        await BrowserFixture.ScreenshotBothAsync(page, "job-large-log");
         var lines = await page.Locator("#log .line").CountAsync();
         Assert.InRange(lines, 2000, 3000); // 256 KiB of 100-byte lines, not 2 million
         var earlier = page.Locator("#log-earlier");
@@ -242,7 +248,7 @@ public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser
         await Assertions.Expect(page.Locator("#held ~ table, section:has(#held) table")).ToContainTextAsync($"#{workflow}");
         await page.GotoAsync($"/ui/workflows/{workflow}");
         await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("held");
-        await BrowserFixture.ScreenshotAsync(page, "held");
+        await BrowserFixture.ScreenshotBothAsync(page, "held");
         await page.GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status).First).ToContainTextAsync("approved");
         await Assertions.Expect(page.Locator("#summary .state").First).ToHaveTextAsync("running");
@@ -295,6 +301,42 @@ public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser
     }
 
     [Fact]
+    public async Task A_jobs_structured_result_shows_its_lintian_tags_and_the_admin_page_its_audit_log_to_admins_only()
+    {
+        var (_, id) = await SubmitAsync("web-result");
+        var (worker, job) = await ClaimAsync("web-result");
+        var result = System.Text.Json.JsonDocument.Parse("""
+            {"status":"passed","failOn":"error","package":"hello","version":"2.10-3","architecture":"amd64",
+             "tags":{"error":[],"warning":[{"package":"hello","type":"binary","tag":"<b>no-manual-page</b>","info":"usr/bin/hello"}],"info":[],"pedantic":[],"experimental":[]},
+             "counts":{"error":0,"warning":1,"info":0,"pedantic":0,"experimental":0},"truncated":false}
+            """).RootElement;
+        using (var put = await worker.PutAsJsonAsync($"/api/v1/work-requests/{id}/result", new ResultUpload(job.LeaseToken, result)))
+        {
+            Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+        }
+        await CompleteAsync(worker, job);
+        using (var notice = await server.Client.PostAsJsonAsync("/api/v1/notices", new PostNoticeRequest("info", "web test notice", null, null)))
+        {
+            Assert.True(notice.IsSuccessStatusCode, await notice.Content.ReadAsStringAsync());
+        }
+
+        var page = await SignedInAsync(server.AdminToken);
+        await page.GotoAsync($"/ui/work-requests/{id}");
+        await Assertions.Expect(page.Locator("main table").Last).ToContainTextAsync("<b>no-manual-page</b>");
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync("hello 2.10-3 on amd64");
+        Assert.Equal(0, await page.Locator("main td b").CountAsync());
+
+        await page.GotoAsync("/ui/admin");
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Audit log" })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync("web test notice");
+        await BrowserFixture.ScreenshotBothAsync(page, "admin");
+
+        var anonymous = await browser.PageAsync(server.Host.Url);
+        await anonymous.GotoAsync("/ui/admin");
+        Assert.Contains("/ui/sign-in", anonymous.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_dashboard_and_workflows_list_show_the_farm_and_page_by_keyset()
     {
         for (var i = 0; i < 3; i++)
@@ -312,6 +354,32 @@ public sealed class BrowserTests(WebServerFixture server, BrowserFixture browser
             await Assertions.Expect(page.Locator("table.workflows tbody tr")).ToHaveCountAsync(3);
             await BrowserFixture.ScreenshotAsync(page, "workflows", dark);
         }
+        // The search beyond project and state: trigger, submitter, time (keyset pages, capped count as before).
+        using (var pushed = await server.Client.PostAsJsonAsync("/api/v1/workflows", new WorkflowDocument
+        {
+            Name = "web-pushed", Project = "web-list", Trigger = "push", Jobs = new() { ["build"] = new JobDocument { Run = "make", Requires = new() { Queue = "web-list" } } },
+        }))
+        {
+            Assert.True(pushed.IsSuccessStatusCode, await pushed.Content.ReadAsStringAsync());
+        }
+        var search = await SignedInAsync(server.AdminToken);
+        var today = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (query, count) in new[]
+        {
+            ("project=web-list&trigger=push", "1 workflow"), ("project=web-list&submitter=admin", "4 workflows"),
+            ($"project=web-list&since={today}", "4 workflows"), ("project=web-list&until=2000-01-01", "0 workflows"),
+        })
+        {
+            await search.GotoAsync("/ui/workflows?" + query);
+            await Assertions.Expect(search.Locator(".count")).ToHaveTextAsync(count);
+        }
+        await search.GotoAsync("/ui/workflows?project=web-list&trigger=push");
+        await Assertions.Expect(search.Locator("table.workflows tbody tr")).ToHaveCountAsync(1);
+        await Assertions.Expect(search.Locator("table.workflows")).ToContainTextAsync("web-pushed");
+        var badDay = await search.GotoAsync("/ui/workflows?since=yesterday");
+        Assert.Equal(400, badDay!.Status);
+        await Assertions.Expect(search.Locator("main")).ToContainTextAsync("'since' must be a day like 2026-12-01");
+
         var anonymous = await browser.PageAsync(server.Host.Url);
         var root = await anonymous.GotoAsync("/");
         Assert.EndsWith("/ui/", anonymous.Url, StringComparison.Ordinal);

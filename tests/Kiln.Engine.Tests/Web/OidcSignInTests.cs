@@ -32,7 +32,7 @@ public sealed class OidcSignInTests(BrowserFixture browser) : IClassFixture<Brow
         var page = await browser.PageAsync(host.Url);
         await page.GotoAsync("/ui/workflows");
         await page.GetByRole(AriaRole.Link, new() { Name = "Sign in" }).ClickAsync();
-        await BrowserFixture.ScreenshotAsync(page, "sign-in-oidc");
+        await BrowserFixture.ScreenshotBothAsync(page, "sign-in-oidc");
         await page.GetByRole(AriaRole.Link, new() { Name = "Sign in with Test ID" }).ClickAsync();
         await page.WaitForURLAsync("**/ui/workflows");
         await Assertions.Expect(page.Locator(".who .user")).ToHaveTextAsync("oidc-alice");

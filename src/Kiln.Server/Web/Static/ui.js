@@ -91,24 +91,30 @@
     }
 
     // One line: a span with an anchor (when the log was read from its start), folding ::group:: sections.
+    // Sections: GitLab's markers (section_start:UNIX:name[options]\r\e[0KHeader … section_end:UNIX:name, timed by
+    // their own timestamps) and GitHub's (::group::Title … ::endgroup::, with their line count).
     function makeLine(text, into) {
-      const group = /^(?:::group::|##\[group\])(.*)$/.exec(text);
-      if (group) {
+      const plain = text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+      const start = /^section_start:(\d+):([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\r?(.*)$/.exec(plain) || /^(?:::group::|##\[group\])(.*)$/.exec(plain);
+      if (start) {
         const details = document.createElement("details");
         details.open = true;
         const summary = document.createElement("summary");
-        summary.textContent = group[1] || "section";
+        summary.textContent = (start.length === 4 ? start[3] || start[2] : start[1]) || "section";
         details.appendChild(summary);
-        details.dataset.started = String(Date.now());
+        if (start.length === 4) { details.dataset.started = start[1]; details.dataset.name = start[2]; }
         into.appendChild(details);
         section = details;
         return;
       }
-      if (/^(?:::endgroup::|##\[endgroup\])/.test(text) && section) {
+      const end = /^section_end:(\d+):([A-Za-z0-9_.-]+)/.exec(plain);
+      if ((end || /^(?:::endgroup::|##\[endgroup\])/.test(plain)) && section) {
         const lines = section.querySelectorAll(".line").length;
         const took = document.createElement("span");
         took.className = "took";
-        took.textContent = lines + " line" + (lines === 1 ? "" : "s");
+        const seconds = end && section.dataset.started ? Number(end[1]) - Number(section.dataset.started) : null;
+        took.textContent = (seconds !== null ? (seconds < 60 ? seconds + " s" : Math.floor(seconds / 60) + " min " + (seconds % 60) + " s") + ", " : "") +
+          lines + " line" + (lines === 1 ? "" : "s");
         section.firstChild.appendChild(took);
         if (!follow) section.open = false;
         section = null;
