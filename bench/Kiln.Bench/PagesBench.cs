@@ -30,6 +30,10 @@ public static class PagesBench
             ("workflows_project_late", "/ui/workflows?project=late"),
             ("workflows_state_failed", "/ui/workflows?state=failed"),
             ("workflows_deep", $"/ui/workflows?after={(data.Workflows / 2).ToString(CultureInfo.InvariantCulture)}"),
+            // the search beyond project and state: a trigger no workflow has (a walk of every workflow), a submitter, a day
+            ("search_trigger_none", "/ui/workflows?trigger=push"),
+            ("search_submitter", "/ui/workflows?submitter=admin"),
+            ("search_since_today", $"/ui/workflows?since={DateTimeOffset.UtcNow:yyyy-MM-dd}"),
             ("workflow_10000_jobs", $"/ui/workflows/{big.Id}"),
             ("workflow_10_jobs", $"/ui/workflows/{ListsData.CiWorkflow}"),
             ("dashboard", "/ui/"),

@@ -5,9 +5,10 @@ namespace Kiln.Server.Web;
 /// <summary>What every page's frame shows: who is signed in (null: anonymous), the forms' anti-forgery token, the current section.</summary>
 public sealed record Viewer(string? Name, bool IsAdmin, string FormToken, string Section, string Path);
 
+/// <param name="Shares">The projects holding slots now, with how many: each project's share of the farm.</param>
 public sealed record DashboardModel(
     Viewer Viewer, IReadOnlyList<QueueStatus> Queues, WorkerCounts Workers, IReadOnlyList<WorkflowView> Running,
-    IReadOnlyList<WorkflowView> Failures, IReadOnlyList<HeldWorkflowView> Held, IReadOnlyList<string> Notices);
+    IReadOnlyList<WorkflowView> Failures, IReadOnlyList<HeldWorkflowView> Held, IReadOnlyList<string> Notices, IReadOnlyList<(string Project, int Running)> Shares);
 
 /// <param name="Next">The cursor of the next page, if there is one.</param>
 /// <param name="Shown">The count shown above the list: exact up to the cap, else "10,000+".</param>

@@ -47,6 +47,26 @@ public sealed class WebQueries(NpgsqlDataSource dataSource)
         return (int)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
+    /// <summary>The projects with work running now and how many slots each holds, most first (the running set is small and indexed).</summary>
+    public async Task<IReadOnlyList<(string Project, int Running)>> RunningByProjectAsync(long[]? hidden, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT p.name, r.n FROM (SELECT project_id, count(*)::int AS n FROM work_requests WHERE state = 'running' GROUP BY project_id) r
+            JOIN projects p ON p.id = r.project_id
+            WHERE NOT (r.project_id = ANY ($1))
+            ORDER BY r.n DESC, p.name LIMIT $2
+            """);
+        cmd.Parameters.AddWithValue(hidden ?? []);
+        cmd.Parameters.AddWithValue(limit);
+        var rows = new List<(string, int)>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            rows.Add((reader.GetString(0), reader.GetInt32(1)));
+        }
+        return rows;
+    }
+
     /// <summary>Each work request of the workflow with the ids it needs.</summary>
     public async Task<IReadOnlyDictionary<long, long[]>> NeedsAsync(long workflowId, CancellationToken ct)
     {

@@ -102,7 +102,7 @@ public static class WebUi
         Page<MessagePage>(new MessageModel(ViewerOf(http, ""), title, text), status);
 
     private static async Task<IResult> DashboardAsync(
-        HttpContext http, StatusStore status, QueryStore queries, HeldStore held, NoticeStore notices, ProjectAccess access, CancellationToken ct)
+        HttpContext http, StatusStore status, QueryStore queries, WebQueries web, HeldStore held, NoticeStore notices, ProjectAccess access, CancellationToken ct)
     {
         var hidden = await access.HiddenProjectsAsync(http);
         var failures = await queries.ListWorkflowsAsync(null, WorkflowState.Failed, null, 10, ct, hidden);
@@ -110,7 +110,7 @@ public static class WebUi
         var heldPage = await held.ListAsync(new HeldFilter(Hidden: hidden), 0, 10, ct);
         return Page<DashboardPage>(new DashboardModel(
             ViewerOf(http, "dashboard"), await status.QueuesAsync(ct), await status.WorkersAsync(ct), running.Items, failures.Items, heldPage.Items,
-            [.. (await notices.ActiveAsync(ct)).Select(n => $"{n.Severity}: {n.Text}")]));
+            [.. (await notices.ActiveAsync(ct)).Select(n => $"{n.Severity}: {n.Text}")], await web.RunningByProjectAsync(hidden, 10, ct)));
     }
 
     private static async Task<IResult> WorkflowsAsync(
