@@ -101,9 +101,10 @@ public static partial class OidcSignIn
         {
             return WebUi.Message(http, StatusCodes.Status403Forbidden, "User disabled", $"The Kiln user '{name}' is disabled; ask a farm admin.");
         }
-        var session = await tokens.CreateAsync(user.Id, $"web interface sign-in through {oidc.DisplayName}", Scopes.All, DateTimeOffset.UtcNow + WebSession.Lifetime,
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var session = await tokens.CreateAsync(user.Id, $"web interface sign-in through {oidc.DisplayName}", Scopes.All, now + WebSession.Lifetime,
             new AuditActor("user", user.Id, user.Name, caller.Address), ct);
-        WebSession.Set(http, session.Token);
+        WebSession.Set(http, session.Token, now);
         return Results.Redirect(returnUrl ?? "/ui/");
     }
 

@@ -3,7 +3,8 @@ using Kiln.Contracts;
 namespace Kiln.Server.Web;
 
 /// <summary>What every page's frame shows: who is signed in (null: anonymous), the forms' anti-forgery token, the current section.</summary>
-public sealed record Viewer(string? Name, bool IsAdmin, string FormToken, string Section, string Path);
+/// <param name="Now">The server's time when the page was made (from its TimeProvider): what running durations count to.</param>
+public sealed record Viewer(string? Name, bool IsAdmin, string FormToken, string Section, string Path, DateTimeOffset Now);
 
 /// <param name="Shares">The projects holding slots now, with how many: each project's share of the farm.</param>
 public sealed record DashboardModel(

@@ -52,7 +52,7 @@ public static class WebSession
         await next(http);
     });
 
-    public static void Set(HttpContext http, string token) => http.Response.Cookies.Append(CookieName, token, Options(http, DateTimeOffset.UtcNow + Lifetime));
+    public static void Set(HttpContext http, string token, DateTimeOffset now) => http.Response.Cookies.Append(CookieName, token, Options(http, now + Lifetime));
 
     public static void Clear(HttpContext http) => http.Response.Cookies.Delete(CookieName, Options(http, null));
 

@@ -92,7 +92,8 @@ public static class WebUi
     internal static Viewer ViewerOf(HttpContext http, string section)
     {
         var caller = Caller.Of(http);
-        return new Viewer(caller.User?.Name, caller.IsAdmin, WebSession.FormToken(http), section, http.Request.Path + http.Request.QueryString);
+        return new Viewer(caller.User?.Name, caller.IsAdmin, WebSession.FormToken(http), section, http.Request.Path + http.Request.QueryString,
+            http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow());
     }
 
     internal static RazorComponentResult Page<TPage>(object model, int status = StatusCodes.Status200OK) where TPage : IComponent =>
@@ -433,8 +434,9 @@ public static class WebUi
             }, StatusCodes.Status400BadRequest);
         }
         var caller = Caller.Of(http) with { User = user };
-        var session = await tokens.CreateAsync(user.UserId, "web interface sign-in", user.Scopes, DateTimeOffset.UtcNow + WebSession.Lifetime, caller.Actor, ct);
-        WebSession.Set(http, session.Token);
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var session = await tokens.CreateAsync(user.UserId, "web interface sign-in", user.Scopes, now + WebSession.Lifetime, caller.Actor, ct);
+        WebSession.Set(http, session.Token, now);
         return Results.Redirect(returnUrl ?? "/ui/");
     }
 

@@ -9,19 +9,16 @@ public static class Fmt
 
     public static string Iso(DateTimeOffset? t) => t is { } v ? v.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) : "";
 
-    public static string Duration(DateTimeOffset? from, DateTimeOffset? to)
-    {
-        if (from is not { } a)
-        {
-            return "—";
-        }
-        var d = (to ?? DateTimeOffset.UtcNow) - a;
-        return d.TotalSeconds < 60 ? $"{Math.Max(0, d.TotalSeconds):F0} s"
-            : d.TotalMinutes < 60 ? $"{(int)d.TotalMinutes} min {d.Seconds} s"
-            : $"{(int)d.TotalHours} h {d.Minutes} min";
-    }
+    /// <summary>From <paramref name="from"/> to <paramref name="to"/>, or to <paramref name="now"/> while it lasts.</summary>
+    public static string Duration(DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset now) =>
+        from is { } a ? Span((to ?? now) - a) : "—";
 
-    public static string Seconds(double? s) => s is { } v ? Duration(DateTimeOffset.UtcNow.AddSeconds(-v), DateTimeOffset.UtcNow) : "—";
+    public static string Span(TimeSpan d) =>
+        d.TotalSeconds < 60 ? $"{Math.Max(0, d.TotalSeconds):F0} s"
+        : d.TotalMinutes < 60 ? $"{(int)d.TotalMinutes} min {d.Seconds} s"
+        : $"{(int)d.TotalHours} h {d.Minutes} min";
+
+    public static string Seconds(double? s) => s is { } v ? Span(TimeSpan.FromSeconds(v)) : "—";
 
     public static string Size(long bytes) => bytes switch
     {
