@@ -220,9 +220,9 @@ public static class WebUi
 
     private static async Task<IResult> WorkflowActionAsync(long id, string action, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct)
     {
-        if (!await WebSession.ValidAsync(http))
+        if (await ExpiredFormAsync(http) is { } expired)
         {
-            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+            return expired;
         }
         if (await access.WorkflowAsync(http, id, ProjectNeed.CancelOrRetry) is not null)
         {
@@ -234,9 +234,9 @@ public static class WebUi
 
     private static async Task<IResult> JobActionAsync(long id, string action, HttpContext http, GraphActions actions, ProjectAccess access, CancellationToken ct)
     {
-        if (!await WebSession.ValidAsync(http))
+        if (await ExpiredFormAsync(http) is { } expired)
         {
-            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+            return expired;
         }
         if (await access.WorkRequestAsync(http, id, ProjectNeed.CancelOrRetry) is not null)
         {
@@ -248,9 +248,9 @@ public static class WebUi
 
     private static async Task<IResult> HeldActionAsync(long id, bool approve, HttpContext http, Api.HeldApi.Services s, CancellationToken ct)
     {
-        if (!await WebSession.ValidAsync(http))
+        if (await ExpiredFormAsync(http) is { } expired)
         {
-            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+            return expired;
         }
         var (refusal, done) = await Api.HeldApi.ApplyAsync(http, s, new HeldSelection { Ids = [id] }, approve, ct);
         if (refusal is not null)
@@ -369,9 +369,9 @@ public static class WebUi
     private static async Task<IResult> WorkerActionAsync(
         string name, string action, HttpContext http, Store.Workers.WorkerStore workers, ReportStore reports, Store.Identity.AuditStore audit, CancellationToken ct)
     {
-        if (!await WebSession.ValidAsync(http))
+        if (await ExpiredFormAsync(http) is { } expired)
         {
-            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
+            return expired;
         }
         if (!Caller.Of(http).IsAdmin)
         {
@@ -387,6 +387,10 @@ public static class WebUi
             ? Results.Redirect("/ui/workers?message=" + Uri.EscapeDataString(done.Value!.Message))
             : Message(http, StatusCodes.Status404NotFound, "Not found", $"There is no worker '{name}'.");
     }
+
+    /// <summary>The answer to a posted form without a valid anti-forgery token (sent from elsewhere, or from a page too old); null when it is valid.</summary>
+    private static async Task<IResult?> ExpiredFormAsync(HttpContext http) => await WebSession.ValidAsync(http) ? null
+        : Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Go back, reload the page and try again.");
 
     /// <summary>A list's cursor: (null, true) without one, (id, true) for a number, (null, false) for anything else.</summary>
     private static (long? Cursor, bool Ok) Cursor(string? after) =>
@@ -442,9 +446,9 @@ public static class WebUi
 
     private static async Task<IResult> SignOutAsync(HttpContext http, TokenStore tokens, CancellationToken ct)
     {
-        if (!await WebSession.ValidAsync(http))
+        if (await ExpiredFormAsync(http) is { } expired)
         {
-            return Message(http, StatusCodes.Status400BadRequest, "Form expired", "The form was not sent from this page (or it expired). Reload the page and try again.");
+            return expired;
         }
         var caller = Caller.Of(http);
         if (caller.User is { } user)
